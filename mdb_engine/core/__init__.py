@@ -1,0 +1,1 @@
+"""mdb_engine.core"""

@@ -1,0 +1,115 @@
+"""One exception hierarchy for the whole engine, rooted at :class:`MDBEngineError`.
+
+Callers can catch ``MDBEngineError`` for "anything the engine refused or could not do"; each
+family below narrows that down. Driver errors (``pymongo.errors.*``) pass through unchanged
+where the engine only forwards an operation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AppNotRegistered",
+    "ConfigurationError",
+    "DatabaseUnavailable",
+    "EmbeddedMongoError",
+    "EngineNotInitialized",
+    "IndexManagementError",
+    "MDBEngineError",
+    "ManifestError",
+    "ManifestProblem",
+    "MongodNotFound",
+    "MongodStartError",
+    "OptionalDependencyMissing",
+    "RegistryError",
+    "ScopeViolation",
+]
+
+
+class MDBEngineError(Exception):
+    """Root of every error raised by mdb-engine itself."""
+
+
+class ConfigurationError(MDBEngineError, ValueError):
+    """A setting (argument, environment variable, option) is missing or invalid."""
+
+
+class OptionalDependencyMissing(MDBEngineError, ImportError):
+    """A feature needs an optional extra that is not installed."""
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        self.feature = feature
+        self.extra = extra
+        self.module = module
+        super().__init__(
+            f"{feature} needs the optional package {module!r}, which is not installed; "
+            f"install it with: pip install 'mdb-engine[{extra}]'"
+        )
+
+
+class DatabaseUnavailable(MDBEngineError, ConnectionError):
+    """MongoDB could not be reached."""
+
+
+class EngineNotInitialized(MDBEngineError, RuntimeError):
+    """The engine was used before ``await engine.initialize()`` or after ``shutdown()``."""
+
+
+@dataclass(frozen=True)
+class ManifestProblem:
+    """One problem in a manifest: where (a JSON path such as ``$.managed_indexes.tasks[0]``),
+    what is wrong, and, where one can be given, a hint on how to fix it."""
+
+    path: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ManifestError(MDBEngineError, ValueError):
+    """A manifest is invalid; ``problems`` lists every problem found, each with its path."""
+
+    def __init__(self, problems: list[ManifestProblem], source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        count = len(self.problems)
+        lines = [f"invalid manifest{where}: {count} problem{'s' if count != 1 else ''}"]
+        lines.extend(f"  - {problem}" for problem in self.problems)
+        super().__init__("\n".join(lines))
+
+
+class RegistryError(MDBEngineError):
+    """The app registry refused an operation."""
+
+
+class AppNotRegistered(RegistryError, LookupError):
+    """No active app with that slug is registered on this engine."""
+
+    def __init__(self, slug: str, reason: str = "is not registered") -> None:
+        self.slug = slug
+        super().__init__(f"app {slug!r} {reason} on this engine")
+
+
+class ScopeViolation(MDBEngineError, PermissionError):
+    """An operation would read or change data outside the app's sandbox; nothing was sent."""
+
+
+class IndexManagementError(MDBEngineError):
+    """A declared index could not be brought into the declared state."""
+
+
+class EmbeddedMongoError(MDBEngineError):
+    """The local development/test mongod could not be found, started or stopped."""
+
+
+class MongodNotFound(EmbeddedMongoError, FileNotFoundError):
+    """No mongod binary was found in any of the places searched."""
+
+
+class MongodStartError(EmbeddedMongoError):
+    """A mongod process was found but did not start or did not become primary in time."""

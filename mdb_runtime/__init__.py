@@ -1,0 +1,1 @@
+"""Compatibility layer for the older MDB_RUNTIME API."""
