@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import select
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,9 +17,24 @@ from types import TracebackType
 from typing import IO, Any
 
 from pymongo import MongoClient
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import PyMongoError
 
+from mdb_engine.embedded._os import (
+    GUARDIAN_GRACE,
+    POLL_INTERVAL,
+    TAIL_LINES,
+    accepts_connections,
+    close_quietly,
+    free_loopback_port,
+    guardian_launcher,
+    is_error_line,
+    lines_written_since,
+    stop_guardian,
+    tail_of_console,
+    wait_until_gone,
+)
 from mdb_engine.embedded.locate import find_mongod
+from mdb_engine.embedded.replica_set import server_pid, step_towards_primary
 from mdb_engine.errors import EmbeddedMongoError, MongodStartError
 
 __all__ = ["LocalMongod"]
@@ -31,15 +42,8 @@ __all__ = ["LocalMongod"]
 logger = logging.getLogger(__name__)
 
 _LOG_NAME = "mongod.log"
-_TAIL_LINES = 20
-_TAIL_BYTES = 64 * 1024
-_LOG_READ_LIMIT = 1024 * 1024
 _PORT_ATTEMPTS = 3
-_POLL_INTERVAL = 0.05
 _FAILED_START_STOP_TIMEOUT = 5.0
-_GUARDIAN_GRACE = 5.0  # beyond the stop timeout, before the guardian's group is SIGKILLed
-_ALREADY_INITIALIZED = 23
-_NOT_YET_INITIALIZED = 94
 
 
 class _PortTaken(MongodStartError):
@@ -169,7 +173,7 @@ class LocalMongod:
                 self._data_dir = self._prepare_data_dir()
                 deadline = time.monotonic() + self._startup_timeout
                 for attempt in range(1, _PORT_ATTEMPTS + 1):
-                    port = self._port_setting or _free_loopback_port()
+                    port = self._port_setting or free_loopback_port()
                     self._spawn(mongod, port, deadline)
                     try:
                         self._wait_until_primary(port, deadline, abort)
@@ -218,7 +222,7 @@ class LocalMongod:
         logger.debug("starting %s", " ".join(self._command))
         try:
             guardian = subprocess.Popen(
-                [*_guardian_launcher(), *guardian_options, "--", *self._command],
+                [*guardian_launcher(), *guardian_options, "--", *self._command],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._console,
@@ -228,14 +232,14 @@ class LocalMongod:
             raise MongodStartError(f"cannot start the mongod guardian: {exc}") from exc
         self._guardian = guardian
         assert guardian.stdin is not None
-        self._finalizer = weakref.finalize(self, _close_quietly, guardian.stdin)
+        self._finalizer = weakref.finalize(self, close_quietly, guardian.stdin)
         self._mongod_pid = self._read_mongod_pid(guardian, deadline)
 
     def _read_mongod_pid(self, guardian: subprocess.Popen[bytes], deadline: float) -> int:
         assert guardian.stdout is not None
         with guardian.stdout:
             # The guardian answers in well under a second; a short startup_timeout is for mongod.
-            timeout = max(_GUARDIAN_GRACE, deadline - time.monotonic())
+            timeout = max(GUARDIAN_GRACE, deadline - time.monotonic())
             readable, _, _ = select.select([guardian.stdout], [], [], timeout)
             line = os.read(guardian.stdout.fileno(), 64) if readable else b""
         try:
@@ -251,7 +255,7 @@ class LocalMongod:
         try:
             while True:
                 self._check_progress(deadline, abort, last_problem)
-                if client is None and _accepts_connections(port):
+                if client is None and accepts_connections(port):
                     client = MongoClient(
                         host,
                         directConnection=True,
@@ -264,11 +268,11 @@ class LocalMongod:
                         if not is_ours:
                             self._check_server_is_ours(client, port)
                             is_ours = True
-                        if _step_towards_primary(client, host, self._replica_set):
+                        if step_towards_primary(client, host, self._replica_set):
                             return
                     except PyMongoError as exc:
                         last_problem = f"{type(exc).__name__}: {exc}"
-                time.sleep(_POLL_INTERVAL)
+                time.sleep(POLL_INTERVAL)
         finally:
             if client is not None:
                 client.close()
@@ -292,9 +296,9 @@ class LocalMongod:
 
     def _check_server_is_ours(self, client: MongoClient[dict[str, Any]], port: int) -> None:
         """Refuse a server that another process already runs on the port."""
-        server_pid = client.admin.command("serverStatus", repl=0, metrics=0)["pid"]
-        if server_pid != self._mongod_pid:
-            message = f"port {port} is already used by another mongod (pid {server_pid})"
+        pid = server_pid(client)
+        if pid != self._mongod_pid:
+            message = f"port {port} is already used by another mongod (pid {pid})"
             raise self._start_error(message, _PortTaken)
 
     def _start_error(
@@ -304,16 +308,16 @@ class LocalMongod:
         parts = [f"mongod did not start: {reason}", f"command: {' '.join(self._command)}"]
         if self._data_dir is not None:
             log_path = self._data_dir / _LOG_NAME
-            log_lines = _lines_written_since(log_path, self._log_offset)
-            tail = log_lines[-_TAIL_LINES:]
-            errors = [line for line in log_lines if _is_error_line(line) and line not in tail]
+            log_lines = lines_written_since(log_path, self._log_offset)
+            tail = log_lines[-TAIL_LINES:]
+            errors = [line for line in log_lines if is_error_line(line) and line not in tail]
             if errors:
                 parts.append(f"errors in {log_path}:")
-                parts.extend(f"  {line}" for line in errors[-_TAIL_LINES:])
+                parts.extend(f"  {line}" for line in errors[-TAIL_LINES:])
             parts.append(f"last lines of {log_path}:" if tail else f"{log_path}: empty")
             parts.extend(f"  {line}" for line in tail)
         if self._console is not None:
-            console_lines = _tail_of_console(self._console)
+            console_lines = tail_of_console(self._console)
             if console_lines:
                 parts.append("console output:")
                 parts.extend(f"  {line}" for line in console_lines)
@@ -335,138 +339,10 @@ class LocalMongod:
             self._finalizer.detach()
             self._finalizer = None
         if guardian is not None:
-            _stop_guardian(guardian, timeout)
+            stop_guardian(guardian, timeout)
             if mongod_pid is not None:
-                _wait_until_gone(mongod_pid, guardian.pid, timeout)
+                wait_until_gone(mongod_pid, guardian.pid, timeout)
             logger.info("mongod pid %s stopped", mongod_pid)
         if self._console is not None:
             self._console.close()
             self._console = None
-
-
-def _step_towards_primary(client: MongoClient[dict[str, Any]], host: str, name: str) -> bool:
-    """Initiate or re-home the replica set as needed; True once mongod is a writable primary."""
-    if client.admin.command("hello").get("isWritablePrimary"):
-        return True
-    try:
-        config = client.admin.command("replSetGetConfig")["config"]
-    except OperationFailure as exc:
-        if exc.code != _NOT_YET_INITIALIZED:
-            raise
-        try:
-            client.admin.command(
-                "replSetInitiate", {"_id": name, "members": [{"_id": 0, "host": host}]}
-            )
-        except OperationFailure as initiate_exc:
-            if initiate_exc.code != _ALREADY_INITIALIZED:
-                raise
-        return False
-    members = config["members"]
-    if [member["host"] for member in members] != [host]:
-        # A kept data dir restarted on another port still names the old host:port.
-        logger.info("moving replica set %r from %s to %s", name, members[0]["host"], host)
-        config["members"] = [{**members[0], "host": host}]
-        config["version"] += 1
-        client.admin.command("replSetReconfig", config, force=True)
-    return False
-
-
-def _guardian_launcher() -> list[str]:
-    """How to run the guardian: its file directly when there is one.
-
-    ``python -m mdb_engine.embedded._guardian`` would import the whole ``mdb_engine`` package
-    first (about 0.4 s and 30 MB more per guardian); the guardian needs only the stdlib.
-    """
-    script = Path(__file__).with_name("_guardian.py")
-    if script.is_file():
-        return [sys.executable, "-I", str(script)]
-    return [sys.executable, "-m", "mdb_engine.embedded._guardian"]
-
-
-def _stop_guardian(guardian: subprocess.Popen[bytes], timeout: float) -> None:
-    """Ask the guardian to stop mongod by closing its stdin; kill its group if it hangs."""
-    if guardian.stdin is not None:
-        with contextlib.suppress(OSError):
-            guardian.stdin.write(f"{timeout}\n".encode())
-        _close_quietly(guardian.stdin)
-    try:
-        guardian.wait(timeout + _GUARDIAN_GRACE)
-    except subprocess.TimeoutExpired:
-        logger.warning("mongod guardian %d did not stop in time; killing it", guardian.pid)
-        _kill_group(guardian.pid)
-        guardian.wait()
-
-
-def _wait_until_gone(pid: int, group: int, timeout: float) -> None:
-    """Wait for mongod to exit (it may outlive a killed guardian briefly); then SIGKILL."""
-    deadline = time.monotonic() + timeout
-    while _is_alive(pid):
-        if time.monotonic() >= deadline:
-            logger.warning("mongod pid %d did not exit in time; killing it", pid)
-            _kill_group(group)
-            return
-        time.sleep(_POLL_INTERVAL)
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie nobody reaps still answers kill(pid, 0)
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    fields = stat.rpartition(")")[2].split()
-    return not fields or fields[0] not in ("Z", "X")
-
-
-def _kill_group(group: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signal.SIGKILL)
-
-
-def _close_quietly(stream: IO[bytes]) -> None:
-    with contextlib.suppress(OSError):
-        stream.close()
-
-
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _accepts_connections(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _lines_written_since(path: Path, offset: int) -> list[str]:
-    """The lines written to ``path`` after ``offset`` (at most the last MiB)."""
-    try:
-        with path.open("rb") as log:
-            size = log.seek(0, os.SEEK_END)
-            log.seek(max(offset, size - _LOG_READ_LIMIT))
-            data = log.read()
-    except OSError:
-        return []
-    return data.decode("utf-8", "replace").splitlines()
-
-
-def _is_error_line(line: str) -> bool:
-    return '"s":"E"' in line or '"s":"F"' in line
-
-
-def _tail_of_console(console: IO[bytes]) -> list[str]:
-    # pread leaves the offset alone: the guardian shares this open file and may still write.
-    size = os.fstat(console.fileno()).st_size
-    start = max(0, size - _TAIL_BYTES)
-    data = os.pread(console.fileno(), size - start, start)
-    return data.decode("utf-8", "replace").splitlines()[-_TAIL_LINES:]

@@ -273,7 +273,7 @@ def test_port_taken_before_mongod_binds_it_is_retried(monkeypatch: pytest.Monkey
         squatter.listen()
         taken = squatter.getsockname()[1]
         ports = iter([taken, free_port(avoid=taken)])
-        monkeypatch.setattr(process_module, "_free_loopback_port", lambda: next(ports))
+        monkeypatch.setattr(process_module, "free_loopback_port", lambda: next(ports))
         with LocalMongod() as mongod:
             assert mongod.port != taken
             with client_for(mongod) as client:
