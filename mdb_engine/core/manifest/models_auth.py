@@ -1,0 +1,129 @@
+"""The ``auth`` part of the manifest: the authorization policy and the app's own users."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from mdb_engine.core.manifest.fields import (
+    CollectionName,
+    EmailAddress,
+    ManifestModel,
+    NonEmptyStr,
+    Violation,
+    rule_error,
+    rule_violations,
+)
+
+__all__ = [
+    "AuthConfig",
+    "AuthPolicy",
+    "AuthorizationConfig",
+    "DemoUser",
+    "PolicyRule",
+    "RoleAssignment",
+    "UsersConfig",
+]
+
+BUILTIN_CASBIN_MODELS = ("rbac", "acl")
+
+
+def _check_rule_length(value: Any) -> Any:
+    # Checked before the items so that the message can name the three parts.
+    if isinstance(value, list) and len(value) != 3:
+        raise rule_error(
+            f"a policy rule is [subject, resource, action], got {len(value)} items",
+            'e.g. ["admin", "tasks", "write"]',
+        )
+    return value
+
+
+PolicyRule = Annotated[
+    list[NonEmptyStr],
+    Field(min_length=3, max_length=3, description="A policy rule: [subject, resource, action]."),
+    BeforeValidator(_check_rule_length),
+]
+
+
+class RoleAssignment(ManifestModel):
+    """A role given to a user when the app is first registered."""
+
+    user: NonEmptyStr
+    role: NonEmptyStr
+
+
+class AuthorizationConfig(ManifestModel):
+    """How the authorization provider is built: model, policy storage and initial grants."""
+
+    model: NonEmptyStr = Field(
+        default="rbac",
+        description="'rbac', 'acl', or a path to a Casbin model .conf file.",
+    )
+    policies_collection: CollectionName = "casbin_policies"
+    link_users_roles: bool = False
+    default_roles: list[NonEmptyStr] = Field(default=[])
+    initial_roles: list[RoleAssignment] = Field(default=[])
+    initial_policies: list[PolicyRule] = Field(default=[])
+    polar: str | None = Field(default=None, description="Polar rules inline (oso provider).")
+    polar_file: str | None = Field(default=None, description="A .polar file (oso provider).")
+
+    @model_validator(mode="after")
+    def _check_sources(self) -> AuthorizationConfig:
+        violations: list[Violation] = []
+        if self.model not in BUILTIN_CASBIN_MODELS and not self.model.endswith(".conf"):
+            violations.append(
+                (
+                    ("model",),
+                    f"unknown authorization model {self.model!r}",
+                    "use 'rbac', 'acl' or the path of a Casbin model file ending in '.conf'",
+                    self.model,
+                )
+            )
+        if self.polar is not None and self.polar_file is not None:
+            violations.append(
+                (
+                    ("polar_file",),
+                    "'polar' and 'polar_file' cannot both be given",
+                    "keep the inline rules or the file, not both",
+                    self.polar_file,
+                )
+            )
+        if violations:
+            raise rule_violations(type(self).__name__, violations)
+        return self
+
+
+class AuthPolicy(ManifestModel):
+    """Whether the app requires login, and which authorization provider guards it."""
+
+    provider: Literal["casbin", "oso", "custom"] = "casbin"
+    required: bool = False
+    allow_anonymous: bool = True
+    authorization: AuthorizationConfig | None = None
+
+
+class DemoUser(ManifestModel):
+    """A user created at registration time, for demos and development."""
+
+    email: EmailAddress
+    password: NonEmptyStr
+    roles: list[NonEmptyStr] = Field(default=[])
+    name: str | None = None
+
+
+class UsersConfig(ManifestModel):
+    """The app's own users (sign-up, login) or anonymous sessions."""
+
+    enabled: bool = False
+    strategy: Literal["app_users", "anonymous_session"] = "app_users"
+    allow_registration: bool = True
+    collection: CollectionName = "users"
+    demo_users: list[DemoUser] = Field(default=[])
+
+
+class AuthConfig(ManifestModel):
+    """Authentication and authorization settings of the app."""
+
+    policy: AuthPolicy | None = None
+    users: UsersConfig | None = None

@@ -1,0 +1,94 @@
+"""Pure naming rules of the sandbox: app slugs, logical collection names, physical names.
+
+App ``S`` and logical collection ``N`` live in the physical collection ``S_N``. Because names
+join with ``_``, two slugs collide when one of them plus ``_`` is a prefix of the other
+(``a`` and ``a_b``: ``a_b_tasks`` could be app ``a``'s collection ``b_tasks``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from mdb_engine.errors import ScopeViolation
+
+__all__ = [
+    "ENGINE_COLLECTION_PREFIX",
+    "MAX_COLLECTION_NAME_LENGTH",
+    "SLUG_PATTERN",
+    "collection_name_problem",
+    "find_slug_collision",
+    "is_valid_slug",
+    "physical_name",
+    "slugs_collide",
+    "validate_collection_name",
+]
+
+SLUG_PATTERN = r"^[a-z][a-z0-9_-]{1,62}$"
+ENGINE_COLLECTION_PREFIX = "_mdb_engine"
+
+_SLUG_RE = re.compile(SLUG_PATTERN)
+# ASCII only, so that look-alike characters cannot name a second, confusable collection.
+_COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# MongoDB limits a namespace (db + "." + collection) to 255 bytes; leave room for db and slug.
+MAX_COLLECTION_NAME_LENGTH = 120
+
+
+def is_valid_slug(slug: object) -> bool:
+    """Whether ``slug`` is a well-formed app slug."""
+    return isinstance(slug, str) and _SLUG_RE.fullmatch(slug) is not None
+
+
+def slugs_collide(first: str, second: str) -> bool:
+    """Whether two different slugs would share physical collection names."""
+    if first == second:
+        return False
+    return first.startswith(second + "_") or second.startswith(first + "_")
+
+
+def find_slug_collision(slug: str, existing: Iterable[str]) -> str | None:
+    """The first slug in ``existing`` that collides with ``slug``, or ``None``."""
+    for other in sorted(existing):
+        if slugs_collide(slug, other):
+            return other
+    return None
+
+
+def validate_collection_name(name: object) -> str:
+    """Return ``name`` if it is a valid logical collection name; raise ScopeViolation if not."""
+    if not isinstance(name, str):
+        raise ScopeViolation(f"collection name must be a string, got {type(name).__name__}")
+    problem = collection_name_problem(name)
+    if problem:
+        raise ScopeViolation(f"invalid collection name {name!r}: {problem}")
+    return name
+
+
+def collection_name_problem(name: str) -> str | None:
+    """What is wrong with a logical collection name, or ``None`` when it is valid."""
+    if not name:
+        return "must not be empty"
+    if "$" in name:
+        return "must not contain '$'"
+    if "\x00" in name:
+        return "must not contain a NUL character"
+    if name.startswith("system."):
+        return "must not start with 'system.' (reserved by MongoDB)"
+    if name.startswith(ENGINE_COLLECTION_PREFIX):
+        return f"must not start with {ENGINE_COLLECTION_PREFIX!r} (reserved for the engine)"
+    if name.startswith("_"):
+        return "must not start with '_'"
+    if len(name) > MAX_COLLECTION_NAME_LENGTH:
+        return f"must not be longer than {MAX_COLLECTION_NAME_LENGTH} characters"
+    if not _COLLECTION_RE.fullmatch(name):
+        return (
+            "must use only ASCII letters, digits, '_', '-' and '.', starting with a letter or digit"
+        )
+    if ".." in name or name.endswith("."):
+        return "must not contain empty segments ('..' or a trailing '.')"
+    return None
+
+
+def physical_name(slug: str, name: str) -> str:
+    """The physical collection name of logical collection ``name`` of app ``slug``."""
+    return f"{slug}_{validate_collection_name(name)}"
