@@ -1,0 +1,54 @@
+"""Pure rewrite rules that keep every query and document inside one app's scope.
+
+Every function here is dict in, dict out, with no I/O, and never mutates its arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mdb_engine.errors import ScopeViolation
+
+__all__ = ["APP_ID_FIELD", "check_no_server_javascript", "scope_filter", "tag_document"]
+
+APP_ID_FIELD = "app_id"
+
+# Operators that run server-side JavaScript: refused anywhere in user input (fail closed).
+_JAVASCRIPT_OPERATORS = frozenset({"$where", "$function", "$accumulator"})
+
+
+def check_no_server_javascript(value: Any, *, where: str = "filter") -> None:
+    """Raise ScopeViolation if ``value`` uses an operator that runs server-side JavaScript."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in _JAVASCRIPT_OPERATORS:
+                raise ScopeViolation(f"{key} is not allowed in a scoped {where}")
+            check_no_server_javascript(item, where=where)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_no_server_javascript(item, where=where)
+
+
+def scope_filter(user_filter: Mapping[str, Any] | None, app_id: str) -> dict[str, Any]:
+    """The filter that matches what ``user_filter`` matches within app ``app_id`` only."""
+    if user_filter is None or len(user_filter) == 0:
+        return {APP_ID_FIELD: app_id}
+    if not isinstance(user_filter, Mapping):
+        raise TypeError(f"filter must be a mapping, not {type(user_filter).__name__}")
+    check_no_server_javascript(user_filter)
+    return {"$and": [dict(user_filter), {APP_ID_FIELD: app_id}]}
+
+
+def tag_document(document: Mapping[str, Any], app_id: str) -> dict[str, Any]:
+    """A copy of ``document`` tagged with ``app_id``; a foreign ``app_id`` is refused."""
+    if not isinstance(document, Mapping):
+        raise TypeError(f"document must be a mapping, not {type(document).__name__}")
+    if APP_ID_FIELD in document and document[APP_ID_FIELD] != app_id:
+        raise ScopeViolation(
+            f"document carries {APP_ID_FIELD}={document[APP_ID_FIELD]!r}; "
+            f"this collection belongs to app {app_id!r}"
+        )
+    tagged = dict(document)
+    tagged[APP_ID_FIELD] = app_id
+    return tagged
