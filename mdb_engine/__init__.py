@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 from mdb_engine._version import __version__
+from mdb_engine.core import MongoDBEngine, RegisteredApp
+from mdb_engine.core.manifest import AppManifest
+from mdb_engine.database import ScopedCollection, ScopedCursor, ScopedDatabase
 from mdb_engine.errors import (
     AppNotRegistered,
     ConfigurationError,
     DatabaseUnavailable,
-    MDBEngineError,
+    EngineNotInitialized,
     ManifestError,
+    ManifestProblem,
+    MDBEngineError,
     ScopeViolation,
 )
 
 __all__ = [
+    "AppManifest",
     "AppNotRegistered",
     "ConfigurationError",
     "DatabaseUnavailable",
+    "EngineNotInitialized",
     "MDBEngineError",
     "ManifestError",
+    "ManifestProblem",
+    "MongoDBEngine",
+    "RegisteredApp",
     "ScopeViolation",
+    "ScopedCollection",
+    "ScopedCursor",
+    "ScopedDatabase",
     "__version__",
 ]

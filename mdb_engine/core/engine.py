@@ -1,0 +1,313 @@
+"""MongoDBEngine: the connection, the app registry and each app's scoped database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from mdb_engine.core.config import EngineSettings, redact_uri, resolve_settings
+from mdb_engine.core.manifest import AppManifest, check_manifest, load_manifest_file, parse_manifest
+from mdb_engine.core.registry_store import RegistryStore
+from mdb_engine.core.seeding import seed_initial_data
+from mdb_engine.database import ScopedDatabase
+from mdb_engine.database.names import find_slug_collision
+from mdb_engine.errors import (
+    AppNotRegistered,
+    DatabaseUnavailable,
+    EngineNotInitialized,
+    ManifestError,
+    ManifestProblem,
+)
+from mdb_engine.indexes import create_declared_indexes
+
+__all__ = ["EventListener", "ManifestInput", "MongoDBEngine", "RegisteredApp"]
+
+logger = logging.getLogger(__name__)
+
+ManifestInput = AppManifest | Mapping[str, Any] | str | os.PathLike[str]
+EventListener = (
+    monitoring.CommandListener
+    | monitoring.ServerListener
+    | monitoring.ServerHeartbeatListener
+    | monitoring.TopologyListener
+    | monitoring.ConnectionPoolListener
+)
+
+# Manifest blocks that validate but that this version does not act on yet: registering an app
+# that uses one logs a warning, so that a validated field is never silently ignored.
+_NOT_YET_APPLIED = (
+    "auth",
+    "websockets",
+    "data_access",
+    "cors",
+    "observability",
+    "embedding_config",
+    "memory_config",
+    "collection_settings",
+)
+
+
+@dataclass(frozen=True)
+class RegisteredApp:
+    """An app known to this engine: its manifest and the manifest's fingerprint."""
+
+    slug: str
+    manifest: AppManifest
+    fingerprint: str
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the app serves data (``status == "active"``)."""
+        return self.manifest.status == "active"
+
+
+class MongoDBEngine:
+    """One engine: a MongoDB connection shared by many sandboxed apps."""
+
+    def __init__(
+        self,
+        mongo_uri: str | None = None,
+        db_name: str | None = None,
+        *,
+        max_pool_size: int = 100,
+        min_pool_size: int = 0,
+        server_selection_timeout_ms: int = 10_000,
+        event_listeners: Sequence[EventListener] | None = None,
+    ) -> None:
+        self._settings: EngineSettings = resolve_settings(
+            mongo_uri,
+            db_name,
+            max_pool_size=max_pool_size,
+            min_pool_size=min_pool_size,
+            server_selection_timeout_ms=server_selection_timeout_ms,
+        )
+        self._event_listeners = list(event_listeners or [])
+        self._client: AsyncMongoClient[Mapping[str, Any]] | None = None
+        self._apps: dict[str, RegisteredApp] = {}
+        self._scoped: dict[str, ScopedDatabase] = {}
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def mongo_uri(self) -> str:
+        """The MongoDB URI with its password redacted."""
+        return redact_uri(self._settings.mongo_uri)
+
+    @property
+    def db_name(self) -> str:
+        """The name of the database all apps share."""
+        return self._settings.db_name
+
+    @property
+    def is_initialized(self) -> bool:
+        """Whether ``initialize()`` succeeded and ``shutdown()`` has not been called since."""
+        return self._client is not None
+
+    async def initialize(self) -> None:
+        """Connect and ping MongoDB; a second call does nothing."""
+        if self._client is not None:
+            return
+        settings = self._settings
+        client: AsyncMongoClient[Mapping[str, Any]] = AsyncMongoClient(
+            settings.mongo_uri,
+            maxPoolSize=settings.max_pool_size,
+            minPoolSize=settings.min_pool_size,
+            serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
+            event_listeners=self._event_listeners,
+            appname="mdb-engine",
+        )
+        try:
+            await client.admin.command("ping")
+        except PyMongoError as exc:
+            await client.close()
+            raise DatabaseUnavailable(
+                f"could not reach MongoDB at {redact_uri(settings.mongo_uri)} "
+                f"within {settings.server_selection_timeout_ms} ms ({type(exc).__name__}). "
+                "Is the server running? Start a local one with `mdb-engine mongod`, or set "
+                "MDB_ENGINE_MONGO_URI to a reachable server."
+            ) from None
+        self._client = client
+        logger.info("connected to MongoDB at %s, database %r", self.mongo_uri, settings.db_name)
+
+    async def shutdown(self) -> None:
+        """Close the connection; apps stay registered in MongoDB. A second call does nothing."""
+        client, self._client = self._client, None
+        self._apps.clear()
+        self._scoped.clear()
+        if client is not None:
+            await client.close()
+
+    async def __aenter__(self) -> MongoDBEngine:
+        await self.initialize()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.shutdown()
+
+    def _database(self) -> AsyncDatabase[Mapping[str, Any]]:
+        if self._client is None:
+            raise EngineNotInitialized(
+                "the engine is not connected: call `await engine.initialize()` first"
+            )
+        return self._client[self._settings.db_name]
+
+    # -- manifests ---------------------------------------------------------------------------
+
+    async def load_manifest(self, path: str | os.PathLike[str]) -> AppManifest:
+        """Read and validate a manifest file (1.0 manifests are migrated to 2.0)."""
+        return await asyncio.to_thread(load_manifest_file, path)
+
+    async def validate_manifest(self, manifest: Any) -> tuple[bool, list[str]]:
+        """``(True, [])`` for a valid manifest dict, else ``(False, [problem, ...])``."""
+        return check_manifest(manifest)
+
+    async def _coerce_manifest(self, manifest: ManifestInput) -> AppManifest:
+        if isinstance(manifest, AppManifest):
+            return manifest
+        if isinstance(manifest, (str, os.PathLike)):
+            return await self.load_manifest(manifest)
+        if isinstance(manifest, Mapping):
+            return parse_manifest(manifest)
+        raise ManifestError(
+            [
+                ManifestProblem(
+                    "$",
+                    f"expected a manifest dict, a loaded manifest or a path, "
+                    f"got {type(manifest).__name__}",
+                )
+            ]
+        )
+
+    # -- registry ----------------------------------------------------------------------------
+
+    async def register_app(
+        self, manifest: ManifestInput, create_indexes: bool = True
+    ) -> AppManifest:
+        """Register (or update) an app from its manifest and apply what it declares.
+
+        Registering an unchanged manifest again is a no-op that sends nothing to MongoDB.
+        """
+        parsed = await self._coerce_manifest(manifest)
+        database = self._database()
+        async with self._lock:
+            fingerprint = parsed.fingerprint()
+            current = self._apps.get(parsed.slug)
+            if current is not None and current.fingerprint == fingerprint:
+                return current.manifest
+            store = RegistryStore(database)
+            persisted = await store.fingerprints()
+            other = find_slug_collision(parsed.slug, set(persisted) | set(self._apps))
+            if other is not None:
+                raise ManifestError([_collision_problem(parsed.slug, other)])
+            if persisted.get(parsed.slug) != fingerprint:
+                await store.save(parsed.slug, parsed.to_document(), fingerprint)
+                logger.info("app %r: manifest saved to the registry", parsed.slug)
+            self._apps[parsed.slug] = RegisteredApp(parsed.slug, parsed, fingerprint)
+            self._scoped.pop(parsed.slug, None)
+        if parsed.status == "active":
+            await self._apply_manifest(parsed, create_indexes=create_indexes)
+        return parsed
+
+    async def _apply_manifest(self, manifest: AppManifest, *, create_indexes: bool) -> None:
+        database = self._database()
+        if create_indexes and manifest.managed_indexes:
+            await create_declared_indexes(database, manifest.slug, manifest.managed_indexes)
+        if manifest.initial_data:
+            scoped = self.get_scoped_db(manifest.slug)
+            await seed_initial_data(database, scoped, manifest.initial_data)
+        pending = [name for name in _NOT_YET_APPLIED if getattr(manifest, name)]
+        if pending:
+            logger.warning(
+                "app %r: manifest block(s) %s are valid but not applied by this version of "
+                "mdb-engine yet",
+                manifest.slug,
+                ", ".join(pending),
+            )
+
+    def get_app(self, slug: str) -> RegisteredApp | None:
+        """The registered app ``slug``, or ``None``."""
+        return self._apps.get(slug)
+
+    def get_manifest(self, slug: str) -> AppManifest | None:
+        """The manifest of the registered app ``slug``, or ``None``."""
+        app = self._apps.get(slug)
+        return app.manifest if app else None
+
+    def list_apps(self) -> list[str]:
+        """The slugs of the apps registered on this engine, sorted."""
+        return sorted(self._apps)
+
+    async def unregister_app(self, slug: str) -> None:
+        """Forget an app (here and in the persisted registry); its data is kept."""
+        database = self._database()
+        async with self._lock:
+            was_persisted = await RegistryStore(database).delete(slug)
+            was_known = self._apps.pop(slug, None) is not None
+            self._scoped.pop(slug, None)
+        if not (was_persisted or was_known):
+            raise AppNotRegistered(slug)
+        logger.info("app %r: unregistered (its data is kept)", slug)
+
+    async def reload_apps(self, create_indexes: bool = False) -> list[str]:
+        """Register the active apps persisted in MongoDB (what other workers registered).
+
+        Apps no longer persisted as active are forgotten. A persisted manifest that no longer
+        validates is logged and skipped, so one broken app does not stop the others.
+        """
+        documents = await RegistryStore(self._database()).active_documents()
+        loaded: list[str] = []
+        for document in documents:
+            try:
+                manifest = parse_manifest(
+                    document["manifest"], source=f"registry:{document['_id']}"
+                )
+            except ManifestError as exc:
+                logger.error(
+                    "app %r: persisted manifest is invalid, skipped\n%s", document["_id"], exc
+                )
+                continue
+            await self.register_app(manifest, create_indexes=create_indexes)
+            loaded.append(manifest.slug)
+        for slug in set(self._apps) - set(loaded):
+            self._apps.pop(slug)
+            self._scoped.pop(slug, None)
+        return loaded
+
+    # -- data --------------------------------------------------------------------------------
+
+    def get_scoped_db(self, slug: str) -> ScopedDatabase:
+        """The sandboxed database of an active registered app."""
+        app = self._apps.get(slug)
+        if app is None:
+            raise AppNotRegistered(slug)
+        if not app.is_active:
+            raise AppNotRegistered(slug, f"is not active (status {app.manifest.status!r})")
+        scoped = self._scoped.get(slug)
+        if scoped is None:
+            scoped = self._scoped[slug] = ScopedDatabase(self._database(), slug)
+        return scoped
+
+
+def _collision_problem(slug: str, other: str) -> ManifestProblem:
+    return ManifestProblem(
+        "$.slug",
+        f"slug {slug!r} collides with the registered app {other!r}",
+        f"collection names join slug and name with '_', so {slug!r}_… and {other!r}_… "
+        "could name the same collection; choose a slug that neither starts with the other "
+        "followed by '_' nor is such a prefix",
+    )
