@@ -1,0 +1,5 @@
+"""``python -m mdb_engine.cli`` runs the ``mdb-engine`` command."""
+
+from mdb_engine.cli import main
+
+main()
