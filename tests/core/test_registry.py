@@ -252,3 +252,22 @@ async def test_manifests_with_operator_and_dotted_keys_persist(
     async with MongoDBEngine(mongodb_uri, mongodb_database) as worker:
         assert await worker.reload_apps() == ["dollar"]
         assert worker.get_manifest("dollar") == engine.get_manifest("dollar")
+
+
+async def test_reload_skips_a_persisted_manifest_that_no_longer_validates(
+    engine: MongoDBEngine,
+    mongo_client: RawClient,
+    mongodb_database: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await engine.register_app(manifest("good_app"))
+    broken = {"slug": "broken_app", "name": "Broken", "managed_index": {}}
+    await mongo_client[mongodb_database][REGISTRY_COLLECTION].insert_one(
+        {"_id": "broken_app", "manifest": broken, "fingerprint": "x", "status": "active"}
+    )
+    with caplog.at_level(logging.ERROR, logger="mdb_engine"):
+        assert await engine.reload_apps() == ["good_app"]
+    assert engine.list_apps() == ["good_app"]
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "'broken_app': persisted manifest is invalid" in record.getMessage()
+    assert "managed_index" in record.getMessage()

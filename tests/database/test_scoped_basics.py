@@ -107,3 +107,27 @@ async def test_no_escape_hatch_through_attributes(two_apps: MongoDBEngine) -> No
     with pytest.raises(ScopeViolation):
         db.get_collection("system.users")
     assert db.tasks.name == "tasks"
+
+
+async def test_cursor_chaining_matches_pymongo(
+    two_apps: MongoDBEngine, mongo_client: RawClient, mongodb_database: str
+) -> None:
+    db = two_apps.get_scoped_db("app_a")
+    await db.items.insert_many([{"n": n} for n in range(10)])
+    raw = mongo_client[mongodb_database]["app_a_items"]
+    scoped_cursor = db.items.find({}, {"_id": 0, "n": 1})
+    raw_cursor = raw.find({}, {"_id": 0, "n": 1})
+    for cursor in (scoped_cursor, raw_cursor):
+        cursor.sort("n", 1).skip(2).limit(3).batch_size(2)
+    assert (
+        await scoped_cursor.to_list() == await raw_cursor.to_list() == [{"n": n} for n in (2, 3, 4)]
+    )
+
+    # Closing mid-way behaves as PyMongo's cursor: what was already fetched stays readable.
+    scoped_cursor = db.items.find({}, {"_id": 0}).sort("n", 1).batch_size(3)
+    raw_cursor = raw.find({}, {"_id": 0, "app_id": 0}).sort("n", 1).batch_size(3)
+    assert await anext(scoped_cursor) == {"n": 0, "app_id": "app_a"}
+    assert await anext(raw_cursor) == {"n": 0}
+    await scoped_cursor.close()
+    await raw_cursor.close()
+    assert len(await scoped_cursor.to_list()) == len(await raw_cursor.to_list())
