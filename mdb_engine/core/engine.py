@@ -203,25 +203,34 @@ class MongoDBEngine:
         Registering an unchanged manifest again is a no-op that sends nothing to MongoDB.
         """
         parsed = await self._coerce_manifest(manifest)
-        database = self._database()
+        current = self._apps.get(parsed.slug)
+        if current is not None and current.fingerprint == parsed.fingerprint():
+            return current.manifest
+        persisted = await RegistryStore(self._database()).fingerprints()
+        await self._register(parsed, persisted, create_indexes=create_indexes)
+        return parsed
+
+    async def _register(
+        self, parsed: AppManifest, persisted: Mapping[str, str], *, create_indexes: bool
+    ) -> None:
+        """Register ``parsed``, given the persisted registry's slug -> fingerprint map."""
         async with self._lock:
             fingerprint = parsed.fingerprint()
             current = self._apps.get(parsed.slug)
             if current is not None and current.fingerprint == fingerprint:
-                return current.manifest
-            store = RegistryStore(database)
-            persisted = await store.fingerprints()
+                return
             other = find_slug_collision(parsed.slug, set(persisted) | set(self._apps))
             if other is not None:
                 raise ManifestError([_collision_problem(parsed.slug, other)])
             if persisted.get(parsed.slug) != fingerprint:
-                await store.save(parsed.slug, parsed.to_document(), fingerprint)
+                await RegistryStore(self._database()).save(
+                    parsed.slug, parsed.to_document(), fingerprint
+                )
                 logger.info("app %r: manifest saved to the registry", parsed.slug)
             self._apps[parsed.slug] = RegisteredApp(parsed.slug, parsed, fingerprint)
             self._scoped.pop(parsed.slug, None)
         if parsed.status == "active":
             await self._apply_manifest(parsed, create_indexes=create_indexes)
-        return parsed
 
     async def _apply_manifest(self, manifest: AppManifest, *, create_indexes: bool) -> None:
         database = self._database()
@@ -269,9 +278,12 @@ class MongoDBEngine:
         Apps no longer persisted as active are forgotten. A persisted manifest that no longer
         validates is logged and skipped, so one broken app does not stop the others.
         """
-        documents = await RegistryStore(self._database()).active_documents()
+        documents = await RegistryStore(self._database()).documents()
+        persisted = {document["_id"]: document.get("fingerprint", "") for document in documents}
         loaded: list[str] = []
         for document in documents:
+            if document.get("status") != "active":
+                continue
             try:
                 manifest = parse_manifest(
                     document["manifest"], source=f"registry:{document['_id']}"
@@ -281,7 +293,7 @@ class MongoDBEngine:
                     "app %r: persisted manifest is invalid, skipped\n%s", document["_id"], exc
                 )
                 continue
-            await self.register_app(manifest, create_indexes=create_indexes)
+            await self._register(manifest, persisted, create_indexes=create_indexes)
             loaded.append(manifest.slug)
         for slug in set(self._apps) - set(loaded):
             self._apps.pop(slug)

@@ -24,9 +24,9 @@ class RegistryStore:
         cursor = self._collection.find({}, {"fingerprint": 1})
         return {doc["_id"]: doc.get("fingerprint", "") async for doc in cursor}
 
-    async def active_documents(self) -> list[Mapping[str, Any]]:
-        """The persisted documents of the apps whose manifest status is ``active``."""
-        cursor = self._collection.find({"status": "active"}).sort("_id", 1)
+    async def documents(self) -> list[Mapping[str, Any]]:
+        """Every persisted app document, sorted by slug."""
+        cursor = self._collection.find({}).sort("_id", 1)
         documents: list[Mapping[str, Any]] = await cursor.to_list()
         return documents
 

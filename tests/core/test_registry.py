@@ -271,3 +271,16 @@ async def test_reload_skips_a_persisted_manifest_that_no_longer_validates(
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "'broken_app': persisted manifest is invalid" in record.getMessage()
     assert "managed_index" in record.getMessage()
+
+
+async def test_reload_reads_the_registry_once(
+    engine: MongoDBEngine, command_log: CommandLog, mongodb_uri: str, mongodb_database: str
+) -> None:
+    async with MongoDBEngine(mongodb_uri, mongodb_database) as other_worker:
+        for slug in ("one", "two", "three", "four"):
+            await other_worker.register_app(manifest(slug))
+    command_log.clear()
+    assert await engine.reload_apps() == ["four", "one", "three", "two"]
+    registry_reads = [r for r in command_log.named("find") if r.collection == REGISTRY_COLLECTION]
+    assert len(registry_reads) == 1
+    assert command_log.named("update", "insert") == []  # nothing changed, nothing written
