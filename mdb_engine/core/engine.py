@@ -11,11 +11,15 @@ from types import TracebackType
 from typing import Any
 
 from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.client_session import TransactionOptions
 from pymongo.errors import PyMongoError
 
+from mdb_engine.core.collections import create_declared_collections
 from mdb_engine.core.config import EngineSettings, redact_uri, resolve_settings
 from mdb_engine.core.manifest import AppManifest, check_manifest, load_manifest_file, parse_manifest
+from mdb_engine.core.read_access import check_read_access
 from mdb_engine.core.registry_store import RegistryStore
 from mdb_engine.core.seeding import seed_initial_data
 from mdb_engine.database import ScopedDatabase
@@ -47,12 +51,10 @@ EventListener = (
 _NOT_YET_APPLIED = (
     "auth",
     "websockets",
-    "data_access",
     "cors",
     "observability",
     "embedding_config",
     "memory_config",
-    "collection_settings",
 )
 
 
@@ -159,12 +161,15 @@ class MongoDBEngine:
     ) -> None:
         await self.shutdown()
 
-    def _database(self) -> AsyncDatabase[Mapping[str, Any]]:
+    def _connected_client(self) -> AsyncMongoClient[Mapping[str, Any]]:
         if self._client is None:
             raise EngineNotInitialized(
                 "the engine is not connected: call `await engine.initialize()` first"
             )
-        return self._client[self._settings.db_name]
+        return self._client
+
+    def _database(self) -> AsyncDatabase[Mapping[str, Any]]:
+        return self._connected_client()[self._settings.db_name]
 
     # -- manifests ---------------------------------------------------------------------------
 
@@ -234,6 +239,11 @@ class MongoDBEngine:
 
     async def _apply_manifest(self, manifest: AppManifest, *, create_indexes: bool) -> None:
         database = self._database()
+        if manifest.collection_settings:
+            # Before the indexes: creating an index would create the collection without them.
+            await create_declared_collections(
+                self.get_scoped_db(manifest.slug), manifest.collection_settings
+            )
         if create_indexes and manifest.managed_indexes:
             await create_declared_indexes(database, manifest.slug, manifest.managed_indexes)
         if manifest.initial_data:
@@ -311,8 +321,33 @@ class MongoDBEngine:
             raise AppNotRegistered(slug, f"is not active (status {app.manifest.status!r})")
         scoped = self._scoped.get(slug)
         if scoped is None:
-            scoped = self._scoped[slug] = ScopedDatabase(self._database(), slug)
+            options = {
+                name: settings.create_options()
+                for name, settings in app.manifest.collection_settings.items()
+            }
+            scoped = self._scoped[slug] = ScopedDatabase(
+                self._database(),
+                slug,
+                collection_options=options,
+                read_access=self._check_read_access,
+            )
         return scoped
+
+    def _check_read_access(self, reader: str, owner: str, collection: str | None) -> None:
+        check_read_access(self._apps.get(reader), self._apps.get(owner), reader, owner, collection)
+
+    def start_session(
+        self,
+        causal_consistency: bool | None = None,
+        default_transaction_options: TransactionOptions | None = None,
+        snapshot: bool | None = False,
+    ) -> AsyncClientSession:
+        """A client session for transactions across scoped collections (``session=``)."""
+        return self._connected_client().start_session(
+            causal_consistency=causal_consistency,
+            default_transaction_options=default_transaction_options,
+            snapshot=snapshot,
+        )
 
 
 def _collision_problem(slug: str, other: str) -> ManifestProblem:

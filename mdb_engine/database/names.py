@@ -8,7 +8,8 @@ join with ``_``, two slugs collide when one of them plus ``_`` is a prefix of th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from mdb_engine.errors import ScopeViolation
 
@@ -20,6 +21,7 @@ __all__ = [
     "find_slug_collision",
     "is_valid_slug",
     "physical_name",
+    "scope_collection_filter",
     "slugs_collide",
     "validate_collection_name",
 ]
@@ -92,3 +94,38 @@ def collection_name_problem(name: str) -> str | None:
 def physical_name(slug: str, name: str) -> str:
     """The physical collection name of logical collection ``name`` of app ``slug``."""
     return f"{slug}_{validate_collection_name(name)}"
+
+
+def scope_collection_filter(filter: Mapping[str, Any] | None, slug: str) -> dict[str, Any]:
+    """A ``listCollections`` filter that matches only app ``slug``'s collections.
+
+    Conditions on ``name`` take logical names (a string, or ``$eq``/``$ne``/``$in``/``$nin``);
+    they are mapped to physical names. Other fields (``type``, ``options.*``) pass unchanged.
+    """
+    own = {"name": {"$regex": "^" + re.escape(slug + "_")}}
+    if not filter:
+        return own
+    translated: dict[str, Any] = {}
+    for key, value in filter.items():
+        if not isinstance(key, str) or key.startswith("$"):
+            raise ScopeViolation(
+                f"a scoped collection filter takes field conditions only, not {key!r}"
+            )
+        translated[key] = _physical_name_condition(value, slug) if key == "name" else value
+    return {"$and": [own, translated]}
+
+
+def _physical_name_condition(condition: Any, slug: str) -> Any:
+    if isinstance(condition, str):
+        return physical_name(slug, condition)
+    if isinstance(condition, Mapping) and condition.keys() <= {"$eq", "$ne", "$in", "$nin"}:
+        mapped: dict[str, Any] = {}
+        for operator, value in condition.items():
+            if operator in ("$eq", "$ne"):
+                mapped[operator] = physical_name(slug, value)
+            elif isinstance(value, (list, tuple)):
+                mapped[operator] = [physical_name(slug, name) for name in value]
+            else:
+                raise ScopeViolation(f"{operator} on 'name' takes a list of collection names")
+        return mapped
+    raise ScopeViolation("a filter on 'name' takes a collection name or $eq/$ne/$in/$nin of names")

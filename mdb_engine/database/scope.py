@@ -10,7 +10,13 @@ from typing import Any
 
 from mdb_engine.errors import ScopeViolation
 
-__all__ = ["APP_ID_FIELD", "check_no_server_javascript", "scope_filter", "tag_document"]
+__all__ = [
+    "APP_ID_FIELD",
+    "check_no_server_javascript",
+    "is_app_id_path",
+    "scope_filter",
+    "tag_document",
+]
 
 APP_ID_FIELD = "app_id"
 
@@ -28,6 +34,11 @@ def check_no_server_javascript(value: Any, *, where: str = "filter") -> None:
     elif isinstance(value, (list, tuple)):
         for item in value:
             check_no_server_javascript(item, where=where)
+
+
+def is_app_id_path(path: object) -> bool:
+    """Whether a field path is ``app_id`` or inside it (``app_id.x``, ``app_id.$[]``)."""
+    return isinstance(path, str) and (path == APP_ID_FIELD or path.startswith(APP_ID_FIELD + "."))
 
 
 def scope_filter(user_filter: Mapping[str, Any] | None, app_id: str) -> dict[str, Any]:

@@ -262,6 +262,23 @@ class CollectionSettings(ManifestModel):
     timeseries: TimeseriesOptions | None = None
     expireAfterSeconds: int | None = Field(default=None, ge=0)
 
+    def create_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``create_collection`` that these settings stand for."""
+        options: dict[str, Any] = {
+            "validator": self.validator,
+            "validationLevel": self.validation_level,
+            "validationAction": self.validation_action,
+            "collation": self.collation,
+            "size": self.size,
+            "max": self.max,
+            "expireAfterSeconds": self.expireAfterSeconds,
+        }
+        if self.capped:
+            options["capped"] = True
+        if self.timeseries is not None:
+            options["timeseries"] = self.timeseries.model_dump(exclude_none=True)
+        return {key: value for key, value in options.items() if value is not None}
+
     @model_validator(mode="after")
     def _check_capped(self) -> CollectionSettings:
         violations: list[Violation] = []

@@ -1,0 +1,79 @@
+"""Scope each request of a ``bulk_write`` with the same rules as the single operations.
+
+PyMongo's request classes keep their arguments in private slots (``_filter``, ``_doc``, ...);
+reading them is the only way to rebuild a request, and ``tests/database/test_bulk.py`` covers
+every request type so that a change in PyMongo fails loudly instead of silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bson import ObjectId
+from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
+
+from mdb_engine.database.rewrite_update import rewrite_replacement, rewrite_update
+from mdb_engine.database.scope import scope_filter, tag_document
+from mdb_engine.errors import ScopeViolation
+
+__all__ = ["scope_requests"]
+
+WriteRequest = InsertOne[Any] | DeleteOne | DeleteMany | ReplaceOne[Any] | UpdateOne | UpdateMany
+
+
+def scope_requests(requests: Sequence[Any], app_id: str) -> list[WriteRequest]:
+    """New requests equivalent to ``requests`` within app ``app_id``; all checked before any.
+
+    As PyMongo does, an ``InsertOne`` without ``_id`` gets one set on the caller's document.
+    """
+    if not isinstance(requests, Sequence) or isinstance(requests, (str, bytes)):
+        raise TypeError("requests must be a list")
+    scoped = [_scope_request(request, app_id) for request in requests]
+    # Only once every request passed: set _id on the caller's new documents, as PyMongo does.
+    for request, copy in zip(requests, scoped, strict=True):
+        if isinstance(request, InsertOne) and isinstance(copy, InsertOne):
+            document: Any = request._doc
+            if "_id" not in document:
+                document["_id"] = copy._doc["_id"] = ObjectId()
+    return scoped
+
+
+def _scope_request(request: Any, app_id: str) -> WriteRequest:
+    if getattr(request, "_namespace", None) is not None:
+        raise ScopeViolation("a bulk_write request may not name a namespace")
+    if isinstance(request, InsertOne):
+        return InsertOne(tag_document(request._doc, app_id))
+    if isinstance(request, UpdateOne):
+        return UpdateOne(
+            scope_filter(request._filter, app_id),
+            rewrite_update(request._doc, app_id),
+            upsert=request._upsert,
+            collation=request._collation,
+            array_filters=request._array_filters,
+            hint=request._hint,
+            sort=request._sort,
+        )
+    if isinstance(request, UpdateMany):
+        return UpdateMany(
+            scope_filter(request._filter, app_id),
+            rewrite_update(request._doc, app_id),
+            upsert=request._upsert,
+            collation=request._collation,
+            array_filters=request._array_filters,
+            hint=request._hint,
+        )
+    if isinstance(request, ReplaceOne):
+        return ReplaceOne(
+            scope_filter(request._filter, app_id),
+            rewrite_replacement(request._doc, app_id),
+            upsert=request._upsert,
+            collation=request._collation,
+            hint=request._hint,
+            sort=request._sort,
+        )
+    if isinstance(request, (DeleteOne, DeleteMany)):
+        return type(request)(
+            scope_filter(request._filter, app_id), collation=request._collation, hint=request._hint
+        )
+    raise TypeError(f"{request!r} is not a valid request")
