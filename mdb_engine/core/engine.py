@@ -13,7 +13,7 @@ from typing import Any
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.client_session import TransactionOptions
+from pymongo.client_session_shared import TransactionOptions
 from pymongo.errors import PyMongoError
 
 from mdb_engine.core.collections import create_declared_collections
