@@ -403,3 +403,18 @@ def test_parse_manifest_does_not_change_its_input() -> None:
     parse_manifest(data)
 
     assert data == MAXIMAL_MANIFEST
+
+
+def test_collection_settings_become_create_collection_options() -> None:
+    settings = parse_manifest(MAXIMAL_MANIFEST).collection_settings
+    assert settings["tasks"].create_options() == {
+        "validator": {"$jsonSchema": {"bsonType": "object"}},
+        "validationLevel": "moderate",
+        "validationAction": "warn",
+        "collation": {"locale": "fr"},
+    }
+    assert settings["events"].create_options() == {"capped": True, "size": 1048576, "max": 1000}
+    assert settings["readings"].create_options() == {
+        "timeseries": {"timeField": "at", "metaField": "sensor", "granularity": "minutes"},
+        "expireAfterSeconds": 86400,
+    }
