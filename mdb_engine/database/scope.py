@@ -48,7 +48,14 @@ def scope_filter(user_filter: Mapping[str, Any] | None, app_id: str) -> dict[str
     if not isinstance(user_filter, Mapping):
         raise TypeError(f"filter must be a mapping, not {type(user_filter).__name__}")
     check_no_server_javascript(user_filter)
-    return {"$and": [dict(user_filter), {APP_ID_FIELD: app_id}]}
+    own_filter = dict(user_filter)
+    if isinstance(own_filter.get(APP_ID_FIELD), str) and own_filter[APP_ID_FIELD] == app_id:
+        # The app naming its own id adds nothing, and twice the same equality would stop an
+        # upsert ("path 'app_id' is matched twice").
+        del own_filter[APP_ID_FIELD]
+        if not own_filter:
+            return {APP_ID_FIELD: app_id}
+    return {"$and": [own_filter, {APP_ID_FIELD: app_id}]}
 
 
 def tag_document(document: Mapping[str, Any], app_id: str) -> dict[str, Any]:

@@ -201,7 +201,6 @@ async def test_aggregate_and_out(
     stored = await raw_docs(mongo_client, mongodb_database, "app_a_summary")
     assert len(stored) == 5
     assert {d["app_id"] for d in stored} == {"app_a"}
-    assert await a.list_collection_names() == sorted(await a.list_collection_names())
     assert set(await a.list_collection_names()) == {"tasks", "summary"}
 
 
@@ -308,3 +307,15 @@ async def test_database_watch_covers_this_apps_collections_only(
         assert event["ns"]["coll"] == "app_a_notes"
         assert event["documentKey"] == {"_id": 202}
         assert await stream.try_next() is None
+
+
+async def test_upsert_with_the_apps_own_id_in_the_filter(
+    tasks: ScopedCollection, mongo_client: Raw, mongodb_database: str
+) -> None:
+    result = await tasks.update_one({"app_id": "app_a", "k": 1}, {"$set": {"y": 1}}, upsert=True)
+    created = await mongo_client[mongodb_database]["app_a_tasks"].find_one(
+        {"_id": result.upserted_id}
+    )
+    assert created == {"_id": result.upserted_id, "app_id": "app_a", "k": 1, "y": 1}
+    assert await tasks.count_documents({"app_id": "app_a"}) == 6
+    assert await tasks.count_documents({"app_id": "app_b"}) == 0
