@@ -43,10 +43,12 @@ def is_app_id_path(path: object) -> bool:
 
 def scope_filter(user_filter: Mapping[str, Any] | None, app_id: str) -> dict[str, Any]:
     """The filter that matches what ``user_filter`` matches within app ``app_id`` only."""
-    if user_filter is None or len(user_filter) == 0:
+    if user_filter is None:
         return {APP_ID_FIELD: app_id}
     if not isinstance(user_filter, Mapping):
         raise TypeError(f"filter must be a mapping, not {type(user_filter).__name__}")
+    if not user_filter:
+        return {APP_ID_FIELD: app_id}
     check_no_server_javascript(user_filter)
     own_filter = dict(user_filter)
     if isinstance(own_filter.get(APP_ID_FIELD), str) and own_filter[APP_ID_FIELD] == app_id:
