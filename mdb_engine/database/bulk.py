@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bson import ObjectId
 from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 
 from mdb_engine.database.rewrite_update import rewrite_replacement, rewrite_update
-from mdb_engine.database.scope import scope_filter, tag_document
+from mdb_engine.database.scope import assign_new_id, scope_filter, tag_document
 from mdb_engine.errors import ScopeViolation
 
 __all__ = ["scope_requests"]
@@ -33,9 +32,7 @@ def scope_requests(requests: Sequence[Any], app_id: str) -> list[WriteRequest]:
     # Only once every request passed: set _id on the caller's new documents, as PyMongo does.
     for request, copy in zip(requests, scoped, strict=True):
         if isinstance(request, InsertOne) and isinstance(copy, InsertOne):
-            document: Any = request._doc
-            if "_id" not in document:
-                document["_id"] = copy._doc["_id"] = ObjectId()
+            assign_new_id(request._doc, copy._doc)
     return scoped
 
 

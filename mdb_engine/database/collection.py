@@ -11,7 +11,6 @@ import logging
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.common import validate_is_mapping
 from pymongo.results import (
@@ -30,7 +29,7 @@ from mdb_engine.database.fast_path import is_id_lookup, plan_id_lookup_projectio
 from mdb_engine.database.names import physical_name
 from mdb_engine.database.rewrite_pipeline import rewrite_change_stream_pipeline, rewrite_pipeline
 from mdb_engine.database.rewrite_update import rewrite_replacement, rewrite_update
-from mdb_engine.database.scope import APP_ID_FIELD, scope_filter, tag_document
+from mdb_engine.database.scope import APP_ID_FIELD, assign_new_id, scope_filter, tag_document
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.client_session import AsyncClientSession
@@ -242,8 +241,7 @@ class ScopedCollection:
     ) -> InsertOneResult:
         """Insert one document tagged with the app's id; sets ``_id`` on it as PyMongo does."""
         tagged = tag_document(document, self.__app_id)
-        if "_id" not in tagged:
-            tagged["_id"] = document["_id"] = ObjectId()
+        assign_new_id(document, tagged)
         return await self.__collection.insert_one(
             tagged,
             bypass_document_validation=bypass_document_validation,
@@ -265,8 +263,7 @@ class ScopedCollection:
         originals = list(documents)
         tagged = [tag_document(document, self.__app_id) for document in originals]
         for original, copy in zip(originals, tagged, strict=True):
-            if "_id" not in copy:
-                copy["_id"] = original["_id"] = ObjectId()
+            assign_new_id(original, copy)
         return await self.__collection.insert_many(
             tagged,
             ordered=ordered,

@@ -80,6 +80,8 @@ def plan_id_lookup_projection(projection: Any) -> IdLookupProjection | None:
     if APP_ID_FIELD in fields:
         if fields[APP_ID_FIELD]:
             return IdLookupProjection(fields, strip_app_id=False)
+        if any(value for path, value in others.items() if path != APP_ID_FIELD):
+            return None  # mixes inclusion and exclusion: let the server refuse it as usual
         # An exclusion projection: drop the exclusion of app_id and strip it afterwards.
         del fields[APP_ID_FIELD]
         if len(fields) == 1 and "_id" in fields and fields["_id"]:

@@ -81,9 +81,10 @@ def _check_operator_update(update: Mapping[str, Any]) -> None:
 
 
 def _check_pipeline_stage_fields(name: str, spec: Any) -> None:
-    # A final $set restores app_id anyway; naming it explicitly is refused so that an update
-    # never silently does something other than what it says.
-    if name in ("$set", "$addFields") and isinstance(spec, Mapping):
+    # A final $set restores app_id anyway (after $replaceWith or $project dropped it); a stage
+    # that names the field explicitly is refused, so an update never silently does something
+    # other than what it says.
+    if name in ("$set", "$addFields", "$project") and isinstance(spec, Mapping):
         named = [path for path in spec if is_app_id_path(path)]
     elif name == "$unset":
         paths = [spec] if isinstance(spec, str) else spec if isinstance(spec, list) else []

@@ -1,17 +1,21 @@
 """Pure rewrite rules that keep every query and document inside one app's scope.
 
-Every function here is dict in, dict out, with no I/O, and never mutates its arguments.
+Every function here is dict in, dict out, with no I/O, and never mutates its arguments, except
+``assign_new_id``, which sets ``_id`` on a new document as PyMongo does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
+
+from bson import ObjectId
 
 from mdb_engine.errors import ScopeViolation
 
 __all__ = [
     "APP_ID_FIELD",
+    "assign_new_id",
     "check_no_server_javascript",
     "is_app_id_path",
     "scope_filter",
@@ -51,13 +55,41 @@ def scope_filter(user_filter: Mapping[str, Any] | None, app_id: str) -> dict[str
         return {APP_ID_FIELD: app_id}
     check_no_server_javascript(user_filter)
     own_filter = dict(user_filter)
-    if isinstance(own_filter.get(APP_ID_FIELD), str) and own_filter[APP_ID_FIELD] == app_id:
+    if APP_ID_FIELD in own_filter and _is_own_id(own_filter[APP_ID_FIELD], app_id):
         # The app naming its own id adds nothing, and twice the same equality would stop an
         # upsert ("path 'app_id' is matched twice").
         del own_filter[APP_ID_FIELD]
         if not own_filter:
             return {APP_ID_FIELD: app_id}
     return {"$and": [own_filter, {APP_ID_FIELD: app_id}]}
+
+
+def _is_own_id(condition: Any, app_id: str) -> bool:
+    """Whether a condition on app_id is just ``app_id == app_id`` (plain, $eq or $in of one)."""
+    if isinstance(condition, Mapping) and len(condition) == 1:
+        (operator, value), *_ = condition.items()
+        if operator == "$eq":
+            condition = value
+        elif operator == "$in" and isinstance(value, (list, tuple)) and len(value) == 1:
+            condition = value[0]
+    return isinstance(condition, str) and condition == app_id
+
+
+def assign_new_id(original: Any, tagged: dict[str, Any]) -> None:
+    """Give a new document an ``_id`` before it is sent, as PyMongo does.
+
+    The tagged copy gets the ``_id`` and so does the caller's document, when it can take one
+    (a ``RawBSONDocument`` cannot). A document already given an ``_id`` earlier in the same
+    batch keeps it, so inserting one dict twice fails on the server as it does in PyMongo.
+    """
+    if "_id" in tagged:
+        return
+    if isinstance(original, MutableMapping) and "_id" in original:
+        tagged["_id"] = original["_id"]
+        return
+    tagged["_id"] = ObjectId()
+    if isinstance(original, MutableMapping):
+        original["_id"] = tagged["_id"]
 
 
 def tag_document(document: Mapping[str, Any], app_id: str) -> dict[str, Any]:
