@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.common import validate_is_mapping
+from pymongo.errors import ConfigurationError
 from pymongo.results import (
     BulkWriteResult,
     DeleteResult,
@@ -23,10 +24,16 @@ from pymongo.results import (
 
 from mdb_engine.database._surface import public_names
 from mdb_engine.database.bulk import scope_requests
+from mdb_engine.database.canonical import canonical
 from mdb_engine.database.change_stream import ScopedChangeStream
 from mdb_engine.database.cursor import ScopedCommandCursor, ScopedCursor
 from mdb_engine.database.fast_path import is_id_lookup, plan_id_lookup_projection
 from mdb_engine.database.names import physical_name
+from mdb_engine.database.options import (
+    check_expressions,
+    check_no_encrypted_fields,
+    check_options,
+)
 from mdb_engine.database.rewrite_pipeline import rewrite_change_stream_pipeline, rewrite_pipeline
 from mdb_engine.database.rewrite_update import rewrite_replacement, rewrite_update
 from mdb_engine.database.scope import APP_ID_FIELD, assign_new_id, scope_filter, tag_document
@@ -99,6 +106,8 @@ class ScopedCollection:
 
     def find(self, *args: Any, **kwargs: Any) -> ScopedCursor:
         """A cursor over this app's matching documents; PyMongo's ``find`` arguments."""
+        args, kwargs = self.__plain_find_arguments(args, kwargs)
+        check_expressions(args[1:], kwargs)
         if args:
             args = (scope_filter(args[0], self.__app_id), *args[1:])
         else:
@@ -109,6 +118,9 @@ class ScopedCollection:
         """The first matching document of this app, or ``None``."""
         if filter is not None and not isinstance(filter, Mapping):
             filter = {"_id": filter}
+        (filter, *rest), kwargs = self.__plain_find_arguments((filter, *args), kwargs)
+        args = tuple(rest)
+        check_expressions(args, kwargs)
         if self.__can_check_results and is_id_lookup(filter):
             found, answered = await self.__find_one_by_id(dict(filter or {}), args, kwargs)
             if answered:
@@ -152,12 +164,19 @@ class ScopedCollection:
         **kwargs: Any,
     ) -> int:
         """How many of this app's documents match ``filter``."""
+        check_options("count_documents", kwargs)
         return await self.__collection.count_documents(
-            scope_filter(filter, self.__app_id), session=session, comment=comment, **kwargs
+            scope_filter(self.__plain(filter), self.__app_id),
+            session=session,
+            comment=comment,
+            **kwargs,
         )
 
     async def estimated_document_count(self, comment: Any | None = None, **kwargs: Any) -> int:
         """This app's document count, answered exactly with a scoped count."""
+        if "session" in kwargs:
+            raise ConfigurationError("estimated_document_count does not support sessions")
+        check_options("estimated_document_count", kwargs)
         return await self.__collection.count_documents(
             scope_filter(None, self.__app_id), comment=comment, **kwargs
         )
@@ -172,9 +191,10 @@ class ScopedCollection:
         **kwargs: Any,
     ) -> list[Any]:
         """Distinct values of ``key`` among this app's matching documents."""
+        check_options("distinct", kwargs)
         return await self.__collection.distinct(
             key,
-            scope_filter(filter, self.__app_id),
+            scope_filter(self.__plain(filter), self.__app_id),
             session=session,
             comment=comment,
             hint=hint,
@@ -190,6 +210,9 @@ class ScopedCollection:
         **kwargs: Any,
     ) -> ScopedCommandCursor:
         """Run an aggregation over this app's documents (stages from an allowlist)."""
+        check_options("aggregate", kwargs)
+        pipeline, let = self.__plain(pipeline), self.__plain(let)
+        check_expressions(let)
         scoped = rewrite_pipeline(
             pipeline, self.__app_id, database_name=self.__collection.database.name
         )
@@ -215,7 +238,7 @@ class ScopedCollection:
     ) -> ScopedChangeStream:
         """A change stream of this collection that only carries this app's events."""
         stream = await self.__collection.watch(
-            rewrite_change_stream_pipeline(pipeline or [], self.__app_id),
+            rewrite_change_stream_pipeline(self.__plain(pipeline or []), self.__app_id),
             full_document=full_document,
             resume_after=resume_after,
             max_await_time_ms=max_await_time_ms,
@@ -287,9 +310,11 @@ class ScopedCollection:
         comment: Any | None = None,
     ) -> UpdateResult:
         """Update one of this app's documents; ``app_id`` cannot be changed."""
+        let, array_filters = self.__plain(let), self.__plain(array_filters)
+        check_expressions(let, array_filters)
         return await self.__collection.update_one(
             self.__write_filter(filter),
-            rewrite_update(update, self.__app_id),
+            rewrite_update(self.__plain(update), self.__app_id),
             upsert=upsert,
             bypass_document_validation=bypass_document_validation,
             collation=collation,
@@ -315,9 +340,11 @@ class ScopedCollection:
         comment: Any | None = None,
     ) -> UpdateResult:
         """Update this app's matching documents; ``app_id`` cannot be changed."""
+        let, array_filters = self.__plain(let), self.__plain(array_filters)
+        check_expressions(let, array_filters)
         return await self.__collection.update_many(
             self.__write_filter(filter),
-            rewrite_update(update, self.__app_id),
+            rewrite_update(self.__plain(update), self.__app_id),
             upsert=upsert,
             array_filters=array_filters,
             bypass_document_validation=bypass_document_validation,
@@ -342,9 +369,11 @@ class ScopedCollection:
         comment: Any | None = None,
     ) -> UpdateResult:
         """Replace one of this app's documents; the replacement is tagged with the app's id."""
+        let = self.__plain(let)
+        check_expressions(let)
         return await self.__collection.replace_one(
             self.__write_filter(filter),
-            rewrite_replacement(replacement, self.__app_id),
+            rewrite_replacement(self.__plain(replacement), self.__app_id),
             upsert=upsert,
             bypass_document_validation=bypass_document_validation,
             collation=collation,
@@ -365,6 +394,8 @@ class ScopedCollection:
         comment: Any | None = None,
     ) -> DeleteResult:
         """Delete one of this app's matching documents."""
+        let = self.__plain(let)
+        check_expressions(let)
         return await self.__collection.delete_one(
             self.__write_filter(filter),
             collation=collation,
@@ -384,6 +415,8 @@ class ScopedCollection:
         comment: Any | None = None,
     ) -> DeleteResult:
         """Delete this app's matching documents."""
+        let = self.__plain(let)
+        check_expressions(let)
         return await self.__collection.delete_many(
             self.__write_filter(filter),
             collation=collation,
@@ -409,9 +442,13 @@ class ScopedCollection:
         **kwargs: Any,
     ) -> Any:
         """Update one of this app's documents and return it (before or after)."""
+        check_options("find_one_and_update", kwargs)
+        projection, let = self.__plain(projection), self.__plain(let)
+        array_filters = self.__plain(array_filters)
+        check_expressions(projection, let, array_filters)
         return await self.__collection.find_one_and_update(
             self.__write_filter(filter),
-            rewrite_update(update, self.__app_id),
+            rewrite_update(self.__plain(update), self.__app_id),
             projection=projection,
             sort=sort,
             upsert=upsert,
@@ -439,9 +476,12 @@ class ScopedCollection:
         **kwargs: Any,
     ) -> Any:
         """Replace one of this app's documents and return it (before or after)."""
+        check_options("find_one_and_replace", kwargs)
+        projection, let = self.__plain(projection), self.__plain(let)
+        check_expressions(projection, let)
         return await self.__collection.find_one_and_replace(
             self.__write_filter(filter),
-            rewrite_replacement(replacement, self.__app_id),
+            rewrite_replacement(self.__plain(replacement), self.__app_id),
             projection=projection,
             sort=sort,
             upsert=upsert,
@@ -465,6 +505,9 @@ class ScopedCollection:
         **kwargs: Any,
     ) -> Any:
         """Delete one of this app's documents and return it."""
+        check_options("find_one_and_delete", kwargs)
+        projection, let = self.__plain(projection), self.__plain(let)
+        check_expressions(projection, let)
         return await self.__collection.find_one_and_delete(
             self.__write_filter(filter),
             projection=projection,
@@ -486,8 +529,10 @@ class ScopedCollection:
         let: Mapping[str, Any] | None = None,
     ) -> BulkWriteResult:
         """Run write requests, each scoped like its single-operation form; all checked first."""
+        let = self.__plain(let)
+        check_expressions(let)
         return await self.__collection.bulk_write(
-            scope_requests(requests, self.__app_id),
+            scope_requests(requests, self.__app_id, self.__collection.codec_options),
             ordered=ordered,
             bypass_document_validation=bypass_document_validation,
             session=session,
@@ -517,6 +562,7 @@ class ScopedCollection:
         **kwargs: Any,
     ) -> list[str]:
         """Create several indexes on this collection in one command."""
+        check_options("create_indexes", kwargs)
         return await self.__collection.create_indexes(
             indexes, session=session, comment=comment, **kwargs
         )
@@ -542,6 +588,7 @@ class ScopedCollection:
         **kwargs: Any,
     ) -> None:
         """Drop one index of this collection."""
+        check_options("drop_index", kwargs)
         await self.__collection.drop_index(
             index_or_name, session=session, comment=comment, **kwargs
         )
@@ -550,6 +597,7 @@ class ScopedCollection:
         self, session: AsyncClientSession | None = None, comment: Any | None = None, **kwargs: Any
     ) -> None:
         """Drop every index of this collection except ``_id``."""
+        check_options("drop_indexes", kwargs)
         await self.__collection.drop_indexes(session=session, comment=comment, **kwargs)
 
     async def drop(
@@ -559,6 +607,7 @@ class ScopedCollection:
         encrypted_fields: Mapping[str, Any] | None = None,
     ) -> None:
         """Drop this collection (the app's own physical collection only)."""
+        check_no_encrypted_fields(encrypted_fields)
         await self.__collection.drop(
             session=session, comment=comment, encrypted_fields=encrypted_fields
         )
@@ -571,13 +620,27 @@ class ScopedCollection:
         **kwargs: Any,
     ) -> MutableMapping[str, Any]:
         """Rename this collection to another logical name of the same app."""
+        check_options("rename", kwargs)
         return await self.__collection.rename(
             physical_name(self.__app_id, new_name), session=session, comment=comment, **kwargs
         )
 
     def __write_filter(self, filter: Any) -> dict[str, Any]:
         validate_is_mapping("filter", filter)
-        return scope_filter(filter, self.__app_id)
+        return scope_filter(self.__plain(filter), self.__app_id)
+
+    def __plain(self, value: Any) -> Any:
+        return canonical(value, self.__collection.codec_options)
+
+    def __plain_find_arguments(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``find``'s filter, projection and ``let`` as the server will read them."""
+        args = tuple(self.__plain(arg) if i < 2 else arg for i, arg in enumerate(args))
+        for name in ("filter", "projection", "let"):
+            if name in kwargs:
+                kwargs = {**kwargs, name: self.__plain(kwargs[name])}
+        return args, kwargs
 
     def __dir__(self) -> list[str]:
         return public_names(type(self))

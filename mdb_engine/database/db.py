@@ -12,6 +12,7 @@ from mdb_engine.database.change_stream import ScopedChangeStream
 from mdb_engine.database.collection import ScopedCollection
 from mdb_engine.database.create_options import creation_options
 from mdb_engine.database.names import physical_name, scope_collection_filter
+from mdb_engine.database.options import check_no_encrypted_fields, check_options
 from mdb_engine.database.rewrite_pipeline import rewrite_change_stream_pipeline
 from mdb_engine.database.views import ReadAccessCheck, ReadOnlyDatabase
 
@@ -83,6 +84,7 @@ class ScopedDatabase:
         **kwargs: Any,
     ) -> list[str]:
         """The logical names of this app's collections."""
+        check_options("list_collection_names", kwargs)
         physical = await self.__database.list_collection_names(
             session=session,
             filter=scope_collection_filter(filter, self.__app_id),
@@ -107,6 +109,7 @@ class ScopedDatabase:
 
         Keyword arguments given here override the declared settings.
         """
+        check_options("create_collection", kwargs)
         options = creation_options(self.__collection_options.get(name), kwargs)
         collection = await self.__database.create_collection(
             physical_name(self.__app_id, name),
@@ -128,6 +131,7 @@ class ScopedDatabase:
         encrypted_fields: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Drop the app's collection (given by logical name or as a scoped collection)."""
+        check_no_encrypted_fields(encrypted_fields)
         name = (
             name_or_collection.name
             if isinstance(name_or_collection, ScopedCollection)

@@ -89,6 +89,22 @@ CHANGE_STREAM_STAGES = frozenset(
 )
 
 _TARGET_KEYS = {"$lookup": "from", "$graphLookup": "from", "$unionWith": "coll", "$out": "coll"}
+_STAGE_KEYS: Mapping[str, frozenset[str]] = {
+    "$lookup": frozenset({"from", "localField", "foreignField", "as", "let", "pipeline"}),
+    "$graphLookup": frozenset(
+        {
+            "from",
+            "startWith",
+            "connectFromField",
+            "connectToField",
+            "as",
+            "maxDepth",
+            "depthField",
+            "restrictSearchWithMatch",
+        }
+    ),
+    "$unionWith": frozenset({"coll", "pipeline"}),
+}
 _FIRST_STAGE_ONLY = frozenset({"$geoNear", "$vectorSearch", "$search"})
 _OUTPUT_STAGES = frozenset({"$out", "$merge"})
 
@@ -221,7 +237,7 @@ def _rewrite_stage(name: str, spec: Any, scope: _Scope) -> list[Stage]:
 
 
 def _lookup(spec: Any, scope: _Scope) -> list[Stage]:
-    spec = _mapping(spec, "$lookup")
+    spec = _known_keys(_mapping(spec, "$lookup"), "$lookup")
     if "from" not in spec:
         raise ScopeViolation("$lookup must name a collection of the app in 'from'")
     return [
@@ -236,7 +252,7 @@ def _lookup(spec: Any, scope: _Scope) -> list[Stage]:
 
 
 def _graph_lookup(spec: Any, scope: _Scope) -> list[Stage]:
-    spec = _mapping(spec, "$graphLookup")
+    spec = _known_keys(_mapping(spec, "$graphLookup"), "$graphLookup")
     restrict = spec.get("restrictSearchWithMatch")
     return [
         {
@@ -252,7 +268,7 @@ def _graph_lookup(spec: Any, scope: _Scope) -> list[Stage]:
 def _union_with(spec: Any, scope: _Scope) -> list[Stage]:
     if isinstance(spec, str):
         spec = {"coll": spec}
-    spec = _mapping(spec, "$unionWith")
+    spec = _known_keys(_mapping(spec, "$unionWith"), "$unionWith")
     return [
         {
             "$unionWith": {
@@ -336,6 +352,15 @@ def _stage_name(stage: Any, position: int) -> str:
     if not isinstance(name, str):
         raise ScopeViolation(f"pipeline stage {position} has a non-string name")
     return name
+
+
+def _known_keys(spec: Mapping[str, Any], stage: str) -> Mapping[str, Any]:
+    # Fail closed: a field this code does not know (such as $unionWith's "db") could name a
+    # namespace outside the app.
+    unknown = sorted(set(spec) - _STAGE_KEYS[stage])
+    if unknown:
+        raise ScopeViolation(f"{stage} field(s) {', '.join(map(repr, unknown))} are not allowed")
+    return spec
 
 
 def _mapping(spec: Any, stage: str) -> Mapping[str, Any]:
