@@ -118,6 +118,9 @@ class ScopedCollection:
         """The first matching document of this app, or ``None``."""
         if filter is not None and not isinstance(filter, Mapping):
             filter = {"_id": filter}
+        if not args and not kwargs and self.__can_check_results and is_id_lookup(filter):
+            # The hot path of find_one by _id: nothing else to normalise or check.
+            return self.__own_document(await self.__collection.find_one(filter), strip=False)
         (filter, *rest), kwargs = self.__plain_find_arguments((filter, *args), kwargs)
         args = tuple(rest)
         check_expressions(args, kwargs)
@@ -144,17 +147,21 @@ class ScopedCollection:
             return None, False
         options = {**kwargs, "projection": plan.projection}
         document = await self.__collection.find_one(filter, **options)
+        return self.__own_document(document, strip=plan.strip_app_id), True
+
+    def __own_document(self, document: Any, *, strip: bool) -> Any:
+        """``document`` if it belongs to this app (fail closed: another app's is not found)."""
         if document is None:
-            return None, True
+            return None
         if document.get(APP_ID_FIELD) != self.__app_id:
             logger.error(
                 "a document of another app was found in %s; treated as not found",
                 self.__collection.name,
             )
-            return None, True
-        if plan.strip_app_id:
+            return None
+        if strip:
             del document[APP_ID_FIELD]
-        return document, True
+        return document
 
     async def count_documents(
         self,

@@ -22,28 +22,33 @@ from mdb_engine.database.scope import APP_ID_FIELD
 __all__ = ["IdLookupProjection", "is_id_lookup", "plan_id_lookup_projection"]
 
 # Values that match exactly one _id by equality (no operators, regexes or arrays).
-_EXACT_ID_TYPES = (
-    ObjectId,
-    str,
-    int,
-    float,
-    Int64,
-    Decimal128,
-    Binary,
-    bytes,
-    uuid.UUID,
-    datetime.datetime,
+_EXACT_ID_TYPES = frozenset(
+    {
+        ObjectId,
+        str,
+        int,
+        float,
+        Int64,
+        Decimal128,
+        Binary,
+        bytes,
+        uuid.UUID,
+        datetime.datetime,
+    }
 )
 
 
 def is_id_lookup(filter: Any) -> bool:
-    """Whether ``filter`` is ``{"_id": <exact value>}`` and nothing else."""
+    """Whether ``filter`` is a plain ``{"_id": <exact value>}`` and nothing else.
+
+    Exact types only: a dict subclass or a ``RawBSONDocument`` could encode differently from
+    what Python sees, and those take the scoped path.
+    """
     return (
-        isinstance(filter, Mapping)
+        type(filter) is dict
         and len(filter) == 1
         and "_id" in filter
-        and isinstance(filter["_id"], _EXACT_ID_TYPES)
-        and not isinstance(filter["_id"], bool)
+        and type(filter["_id"]) in _EXACT_ID_TYPES
     )
 
 

@@ -11,8 +11,10 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
+import bson
 import pytest
 from bson import SON, Binary, Code, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
+from bson.raw_bson import RawBSONDocument
 
 from mdb_engine.database.fast_path import (
     IdLookupProjection,
@@ -44,13 +46,22 @@ APP = "my_app"
         uuid.UUID("12345678-1234-5678-1234-567812345678"),
         datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
         datetime.datetime(2024, 1, 2),
-        Code("not run, only compared"),
     ],
 )
 def test_an_exact_id_is_a_lookup(value: Any) -> None:
     assert is_id_lookup({"_id": value}) is True
-    assert is_id_lookup(SON([("_id", value)])) is True
-    assert is_id_lookup(OrderedDict(_id=value)) is True
+
+
+@pytest.mark.parametrize("value", [ObjectId("0123456789ab0123456789ab"), "abc", 5])
+def test_only_a_plain_dict_takes_the_fast_path(value: Any) -> None:
+    # A dict subclass or a RawBSONDocument could encode differently from what Python sees.
+    assert is_id_lookup(SON([("_id", value)])) is False
+    assert is_id_lookup(OrderedDict(_id=value)) is False
+    assert is_id_lookup(RawBSONDocument(bson.encode({"_id": value}))) is False
+
+
+def test_subclasses_of_id_types_are_not_exact() -> None:
+    assert is_id_lookup({"_id": Code("not run, only compared")}) is False
 
 
 @pytest.mark.parametrize(
