@@ -23,6 +23,7 @@ from mdb_engine.core.manifest.fields import (
     Violation,
     rule_violations,
 )
+from mdb_engine.core.manifest.index_rules import declaration_conflicts
 from mdb_engine.core.manifest.models_auth import AuthConfig
 from mdb_engine.core.manifest.models_indexes import CollectionSettings, IndexSpec
 
@@ -188,6 +189,20 @@ class AppManifest(ManifestModel):
     observability: ObservabilityConfig | None = None
     embedding_config: EmbeddingConfig | None = None
     memory_config: MemoryConfig | None = None
+
+    @field_validator("managed_indexes")
+    @classmethod
+    def _check_index_conflicts(
+        cls, managed_indexes: dict[str, list[IndexSpec]]
+    ) -> dict[str, list[IndexSpec]]:
+        violations: list[Violation] = [
+            ((collection, *location), message, hint, value)
+            for collection, specs in managed_indexes.items()
+            for location, message, hint, value in declaration_conflicts(collection, specs)
+        ]
+        if violations:
+            raise rule_violations("managed_indexes", violations)
+        return managed_indexes
 
     @field_validator("websockets")
     @classmethod

@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+from pymongo import IndexModel
 
 from mdb_engine.core.manifest.fields import ManifestModel, Violation, rule_error, rule_violations
+from mdb_engine.core.manifest.index_rules import (
+    MAX_TTL_SECONDS,
+    SEARCH_INDEX_TYPES,
+    key_violations,
+    option_violations,
+)
+from mdb_engine.core.manifest.partial_filter_rules import partial_filter_violations
 
 __all__ = [
     "INDEX_DIRECTIONS",
@@ -30,7 +38,6 @@ IndexType = Literal[
     "search",
 ]
 INDEX_DIRECTIONS: tuple[int | str, ...] = (1, -1, "text", "2dsphere", "2d", "hashed")
-_SEARCH_TYPES = ("vectorSearch", "search")
 
 
 def _normalize_direction(value: Any) -> Any:
@@ -107,22 +114,35 @@ class IndexSpec(ManifestModel):
     unique: bool | None = None
     sparse: bool | None = None
     hidden: bool | None = None
-    expireAfterSeconds: int | None = Field(default=None, ge=0)
+    expireAfterSeconds: int | None = Field(default=None, ge=0, le=MAX_TTL_SECONDS)
     partialFilterExpression: dict[str, Any] | None = None
     weights: dict[str, int] | None = None
     default_language: str | None = None
-    language_override: str | None = None
+    language_override: str | None = Field(default=None, min_length=1)
     collation: dict[str, Any] | None = None
     wildcardProjection: dict[str, Any] | None = None
     definition: dict[str, Any] | None = Field(
         default=None, description="The Atlas index definition (vectorSearch and search only)."
     )
 
+    @property
+    def resolved_name(self) -> str:
+        """The index's name on the server: ``name`` if declared; otherwise ``"default"`` for a
+        Search or Vector Search index, and for any other index the name MongoDB generates from
+        the keys (``status_1_created_at_-1``, ``title_text``)."""
+        if self.name is not None:
+            return self.name
+        if self.type in SEARCH_INDEX_TYPES:
+            return "default"
+        if not self.keys:  # only a spec built without validation lacks them
+            raise ValueError("an index without keys has no generated name")
+        return str(IndexModel(list(self.keys.items())).document["name"])
+
     @model_validator(mode="after")
     def _check_type_rules(self) -> IndexSpec:
         violations = (
             self._search_index_violations()
-            if self.type in _SEARCH_TYPES
+            if self.type in SEARCH_INDEX_TYPES
             else self._regular_index_violations()
         )
         if violations:
@@ -237,6 +257,14 @@ class IndexSpec(ManifestModel):
         if self.unique and "hashed" in directions:
             violations.append(
                 (("unique",), "a hashed index cannot be unique", "remove 'unique'", self.unique)
+            )
+        violations.extend(key_violations(keys, self.type))
+        violations.extend(option_violations(self))
+        if self.partialFilterExpression is not None:
+            violations.extend(
+                partial_filter_violations(
+                    self.partialFilterExpression, at=("partialFilterExpression",)
+                )
             )
         return violations
 
