@@ -7,7 +7,9 @@ where the engine only forwards an operation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 __all__ = [
     "AppNotRegistered",
@@ -15,6 +17,7 @@ __all__ = [
     "DatabaseUnavailable",
     "EmbeddedMongoError",
     "EngineNotInitialized",
+    "IndexConflict",
     "IndexManagementError",
     "MDBEngineError",
     "ManifestError",
@@ -101,6 +104,48 @@ class ScopeViolation(MDBEngineError, PermissionError):
 
 class IndexManagementError(MDBEngineError):
     """A declared index could not be brought into the declared state."""
+
+
+class _ConflictingIndex(Protocol):
+    # The parts of ``mdb_engine.indexes.IndexChange`` a conflict message needs.
+    @property
+    def collection(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def declared(self) -> Mapping[str, Any] | None: ...
+    @property
+    def existing(self) -> Mapping[str, Any] | None: ...
+    @property
+    def detail(self) -> str: ...
+
+
+class IndexConflict(IndexManagementError):
+    """A declared index differs from an existing one in a way only a rebuild can fix.
+
+    Nothing was changed. ``conflicts`` holds each index with its declared and existing spec.
+    """
+
+    def __init__(self, slug: str, conflicts: Sequence[_ConflictingIndex]) -> None:
+        self.slug = slug
+        self.conflicts = tuple(conflicts)
+        lines = [
+            f"app {slug!r}: {len(self.conflicts)} declared index(es) conflict with existing ones; "
+            "nothing was changed"
+        ]
+        for conflict in self.conflicts:
+            lines.append(
+                f"  index {conflict.name!r} on collection {conflict.collection!r} "
+                f"({conflict.detail}):\n"
+                f"    declared: {dict(conflict.declared or {})}\n"
+                f"    existing: {dict(conflict.existing or {})}"
+            )
+        lines.append(
+            "Fix the manifest to match the existing index, or rebuild it as declared with "
+            '`await engine.sync_indexes(slug, on_conflict="recreate")` or '
+            "`mdb-engine indexes sync MANIFEST --recreate` (the old index is dropped first)."
+        )
+        super().__init__("\n".join(lines))
 
 
 class EmbeddedMongoError(MDBEngineError):

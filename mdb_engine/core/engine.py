@@ -31,7 +31,7 @@ from mdb_engine.errors import (
     ManifestError,
     ManifestProblem,
 )
-from mdb_engine.indexes import create_declared_indexes
+from mdb_engine.indexes import IndexPlan, IndexSyncResult, OnConflict, plan_indexes, sync_indexes
 
 __all__ = ["EventListener", "ManifestInput", "MongoDBEngine", "RegisteredApp"]
 
@@ -245,7 +245,7 @@ class MongoDBEngine:
                 self.get_scoped_db(manifest.slug), manifest.collection_settings
             )
         if create_indexes and manifest.managed_indexes:
-            await create_declared_indexes(database, manifest.slug, manifest.managed_indexes)
+            await self.sync_indexes(manifest)
         if manifest.initial_data:
             scoped = self.get_scoped_db(manifest.slug)
             await seed_initial_data(database, scoped, manifest.initial_data)
@@ -309,6 +309,51 @@ class MongoDBEngine:
             self._apps.pop(slug)
             self._scoped.pop(slug, None)
         return loaded
+
+    # -- indexes -----------------------------------------------------------------------------
+
+    async def plan_indexes(self, app: str | AppManifest) -> IndexPlan:
+        """Compare an app's declared indexes with the server's, sending only reads.
+
+        ``app`` is a registered app's slug or a manifest (which need not be registered).
+        """
+        manifest = self._index_manifest(app)
+        return await plan_indexes(
+            self._database(),
+            manifest.slug,
+            manifest.managed_indexes,
+            manifest.collection_settings,
+        )
+
+    async def sync_indexes(
+        self,
+        app: str | AppManifest,
+        prune: bool = False,
+        on_conflict: OnConflict = "error",
+    ) -> IndexSyncResult:
+        """Create missing indexes and change TTL/hidden in place; see :func:`sync_indexes`.
+
+        A conflicting index raises :class:`~mdb_engine.errors.IndexConflict` and nothing is
+        changed, unless ``on_conflict="recreate"``; undeclared indexes are dropped only with
+        ``prune=True``.
+        """
+        manifest = self._index_manifest(app)
+        return await sync_indexes(
+            self._database(),
+            manifest.slug,
+            manifest.managed_indexes,
+            manifest.collection_settings,
+            prune=prune,
+            on_conflict=on_conflict,
+        )
+
+    def _index_manifest(self, app: str | AppManifest) -> AppManifest:
+        if isinstance(app, AppManifest):
+            return app
+        registered = self._apps.get(app)
+        if registered is None:
+            raise AppNotRegistered(app)
+        return registered.manifest
 
     # -- data --------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from mdb_engine.database._surface import public_names
 from mdb_engine.database.change_stream import ScopedChangeStream
 from mdb_engine.database.collection import ScopedCollection
 from mdb_engine.database.create_options import creation_options
-from mdb_engine.database.names import physical_name, scope_collection_filter
+from mdb_engine.database.names import logical_name, physical_name, scope_collection_filter
 from mdb_engine.database.options import check_no_encrypted_fields, check_options
 from mdb_engine.database.rewrite_pipeline import rewrite_change_stream_pipeline
 from mdb_engine.database.views import ReadAccessCheck, ReadOnlyDatabase
@@ -91,8 +91,7 @@ class ScopedDatabase:
             comment=comment,
             **kwargs,
         )
-        prefix = len(self.__app_id) + 1
-        return [name[prefix:] for name in physical]
+        return [logical_name(self.__app_id, name) for name in physical]
 
     async def create_collection(
         self,

@@ -20,6 +20,7 @@ __all__ = [
     "collection_name_problem",
     "find_slug_collision",
     "is_valid_slug",
+    "logical_name",
     "physical_name",
     "scope_collection_filter",
     "slugs_collide",
@@ -94,6 +95,14 @@ def collection_name_problem(name: str) -> str | None:
 def physical_name(slug: str, name: str) -> str:
     """The physical collection name of logical collection ``name`` of app ``slug``."""
     return f"{slug}_{validate_collection_name(name)}"
+
+
+def logical_name(slug: str, physical: str) -> str:
+    """The logical name of app ``slug``'s physical collection ``physical`` (``slug_name``)."""
+    prefix = f"{slug}_"
+    if not physical.startswith(prefix):
+        raise ValueError(f"{physical!r} is not a collection of app {slug!r}")
+    return physical[len(prefix) :]
 
 
 def scope_collection_filter(filter: Mapping[str, Any] | None, slug: str) -> dict[str, Any]:
