@@ -288,3 +288,12 @@ def test_startup_timeout_raises_start_error() -> None:
 def test_bad_mongod_path_raises_not_found(tmp_path: Path) -> None:
     with pytest.raises(MongodNotFound, match="does not exist"):
         LocalMongod(mongod_path=tmp_path / "mongod").start()
+
+
+def test_idle_file_handles_are_closed_early(shared_mongod: LocalMongod) -> None:
+    # Suites that create thousands of collections would otherwise hit the open-file limit,
+    # which makes WiredTiger panic and mongod abort.
+    with client_for(shared_mongod) as client:
+        options = client.admin.command("getCmdLineOpts")["parsed"]
+    engine_config = options["storage"]["wiredTiger"]["engineConfig"]["configString"]
+    assert engine_config == "file_manager=(close_idle_time=30,close_scan_interval=10)"
