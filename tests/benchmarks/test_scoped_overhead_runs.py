@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
 from pymongo import MongoClient
 
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "scoped_overhead.py"
 OPERATIONS = [
     "insert_one",
     "find_one by _id",
@@ -24,14 +21,8 @@ OPERATIONS = [
 
 
 @pytest.fixture
-def benchmark(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("scoped_overhead", BENCHMARK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def benchmark(load_benchmark: Callable[[str], ModuleType]) -> ModuleType:
+    return load_benchmark("scoped_overhead")
 
 
 def test_runs_and_prints_every_operation_with_numeric_ratios(
