@@ -47,8 +47,8 @@ OnConflict = Literal["error", "recreate"]
 Database = AsyncDatabase[Mapping[str, Any]]
 SEARCH_FALLBACK = (
     "Atlas Search indexes need MongoDB Atlas or atlas-local; on this server they are not "
-    "created, $search and $vectorSearch fail, and the engine's vector search uses an exact "
-    "search in the database instead"
+    "created and $search / $vectorSearch stages fail, so an exact search over the collection "
+    "(a filtered find, or cosine similarity computed over the stored vectors) is the fallback"
 )
 _NAMESPACE_NOT_FOUND = 26
 _NAMESPACE_EXISTS = 48
