@@ -13,12 +13,14 @@ from typing import Any, Protocol
 
 __all__ = [
     "AppNotRegistered",
+    "AuthError",
     "ConfigurationError",
     "DatabaseUnavailable",
     "EmbeddedMongoError",
     "EngineNotInitialized",
     "IndexConflict",
     "IndexManagementError",
+    "InvalidToken",
     "MDBEngineError",
     "ManifestError",
     "ManifestProblem",
@@ -146,6 +148,17 @@ class IndexConflict(IndexManagementError):
             "`mdb-engine indexes sync MANIFEST --recreate` (the old index is dropped first)."
         )
         super().__init__("\n".join(lines))
+
+
+class AuthError(MDBEngineError):
+    """A request could not be authenticated or authorized."""
+
+
+class InvalidToken(AuthError):
+    """A token is malformed, forged, expired, revoked or meant for another app (HTTP 401).
+
+    The message says why; it never contains the token itself.
+    """
 
 
 class EmbeddedMongoError(MDBEngineError):
