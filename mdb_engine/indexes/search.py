@@ -18,14 +18,12 @@ if TYPE_CHECKING:  # indexes/ does not depend on core/ at run time (ARCHITECTURE
     from mdb_engine.core.manifest import IndexSpec
 
 __all__ = [
-    "SEARCH_INDEX_TYPES",
     "SEARCH_UNSUPPORTED_CODES",
     "DeclaredSearchIndex",
     "declare_search_index",
     "definition_holds",
 ]
 
-SEARCH_INDEX_TYPES = frozenset({"vectorSearch", "search"})
 # What a server without Atlas Search answers: mongod 6.0 does not know $listSearchIndexes
 # (40324) or createSearchIndexes (59); later community servers answer "not enabled" (31082)
 # or "not supported" (115, 6047401).
@@ -47,7 +45,7 @@ class DeclaredSearchIndex:
 
 def declare_search_index(spec: IndexSpec) -> DeclaredSearchIndex:
     """The search index the engine keeps for a declaration."""
-    if spec.type not in SEARCH_INDEX_TYPES or spec.definition is None:
+    if not spec.is_search or spec.definition is None:
         raise ValueError(f"a {spec.type!r} index is not an Atlas Search index")
     definition = dict(spec.definition)
     if spec.type == "vectorSearch":

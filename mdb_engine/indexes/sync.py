@@ -29,7 +29,6 @@ from mdb_engine.indexes.plan import (
     plan_search_indexes,
 )
 from mdb_engine.indexes.search import (
-    SEARCH_INDEX_TYPES,
     SEARCH_UNSUPPORTED_CODES,
     DeclaredSearchIndex,
     declare_search_index,
@@ -91,13 +90,9 @@ async def plan_indexes(
         specs = managed_indexes.get(collection, ())
         existing = state.existing.get(collection, [])
         default_collation = _default_collation(existing, settings.get(collection))
-        regular = [
-            declare_index(spec, default_collation)
-            for spec in specs
-            if spec.type not in SEARCH_INDEX_TYPES
-        ]
+        regular = [declare_index(spec, default_collation) for spec in specs if not spec.is_search]
         changes.extend(plan_collection(collection, regular, existing))
-        search = [declare_search_index(spec) for spec in specs if spec.type in SEARCH_INDEX_TYPES]
+        search = [declare_search_index(spec) for spec in specs if spec.is_search]
         if search or (state.search and state.search.get(collection)):
             listed = None if state.search is None else state.search.get(collection, [])
             changes.extend(
@@ -136,9 +131,7 @@ async def _read_state(
     collections = declared + undeclared
     listings = [*declared_listings, *undeclared_listings]
     state = _ServerState(existing=dict(zip(collections, listings, strict=True)))
-    has_search = any(
-        spec.type in SEARCH_INDEX_TYPES for specs in managed_indexes.values() for spec in specs
-    )
+    has_search = any(spec.is_search for specs in managed_indexes.values() for spec in specs)
     if has_search:
         await _read_search_state(database, slug, collections, state)
     return state

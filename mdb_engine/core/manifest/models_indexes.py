@@ -126,13 +126,18 @@ class IndexSpec(ManifestModel):
     )
 
     @property
+    def is_search(self) -> bool:
+        """Whether this is an Atlas Search or Vector Search index (not a MongoDB index)."""
+        return self.type in SEARCH_INDEX_TYPES
+
+    @property
     def resolved_name(self) -> str:
         """The index's name on the server: ``name`` if declared; otherwise ``"default"`` for a
         Search or Vector Search index, and for any other index the name MongoDB generates from
         the keys (``status_1_created_at_-1``, ``title_text``)."""
         if self.name is not None:
             return self.name
-        if self.type in SEARCH_INDEX_TYPES:
+        if self.is_search:
             return "default"
         if not self.keys:  # only a spec built without validation lacks them
             raise ValueError("an index without keys has no generated name")
@@ -141,9 +146,7 @@ class IndexSpec(ManifestModel):
     @model_validator(mode="after")
     def _check_type_rules(self) -> IndexSpec:
         violations = (
-            self._search_index_violations()
-            if self.type in SEARCH_INDEX_TYPES
-            else self._regular_index_violations()
+            self._search_index_violations() if self.is_search else self._regular_index_violations()
         )
         if violations:
             raise rule_violations(type(self).__name__, violations)
