@@ -12,16 +12,23 @@ from typing import Any
 
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.client_session_shared import TransactionOptions
 from pymongo.errors import PyMongoError
 
+from mdb_engine.auth.indexes import auth_indexes
+from mdb_engine.auth.registry import EngineAuth
+from mdb_engine.auth.service import AppAuth
+from mdb_engine.auth.tokens import TokenService
 from mdb_engine.core.collections import create_declared_collections
 from mdb_engine.core.config import EngineSettings, redact_uri, resolve_settings
 from mdb_engine.core.manifest import AppManifest, check_manifest, load_manifest_file, parse_manifest
+from mdb_engine.core.manifest.models_indexes import IndexSpec
 from mdb_engine.core.read_access import check_read_access
 from mdb_engine.core.registry_store import RegistryStore
 from mdb_engine.core.seeding import seed_initial_data
+from mdb_engine.core.system_collections import SystemCollections
 from mdb_engine.database import ScopedDatabase
 from mdb_engine.database.names import find_slug_collision
 from mdb_engine.errors import (
@@ -49,9 +56,7 @@ EventListener = (
 # Manifest blocks that validate but that this version does not act on yet: registering an app
 # that uses one logs a warning, so that a validated field is never silently ignored.
 _NOT_YET_APPLIED = (
-    "auth",
     "websockets",
-    "cors",
     "observability",
     "embedding_config",
     "memory_config",
@@ -84,7 +89,11 @@ class MongoDBEngine:
         min_pool_size: int = 0,
         server_selection_timeout_ms: int = 10_000,
         event_listeners: Sequence[EventListener] | None = None,
+        secret_key: str | None = None,
+        token_service: TokenService | None = None,
     ) -> None:
+        """``secret_key`` signs access tokens (default: ``MDB_ENGINE_SECRET_KEY`` or
+        ``FLASK_SECRET_KEY``); ``token_service`` replaces it, e.g. for RS256/ES256 keys."""
         self._settings: EngineSettings = resolve_settings(
             mongo_uri,
             db_name,
@@ -96,6 +105,13 @@ class MongoDBEngine:
         self._client: AsyncMongoClient[Mapping[str, Any]] | None = None
         self._apps: dict[str, RegisteredApp] = {}
         self._scoped: dict[str, ScopedDatabase] = {}
+        self._system: SystemCollections | None = None
+        self._auth = EngineAuth(
+            self.system_collection,
+            self.get_scoped_db,
+            secret_key=secret_key,
+            token_service=token_service,
+        )
         self._lock = asyncio.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -143,9 +159,11 @@ class MongoDBEngine:
 
     async def shutdown(self) -> None:
         """Close the connection; apps stay registered in MongoDB. A second call does nothing."""
+        await self._auth.close()
         client, self._client = self._client, None
         self._apps.clear()
         self._scoped.clear()
+        self._system = None
         if client is not None:
             await client.close()
 
@@ -211,6 +229,7 @@ class MongoDBEngine:
         current = self._apps.get(parsed.slug)
         if current is not None and current.fingerprint == parsed.fingerprint():
             return current.manifest
+        parsed = await self._auth.hash_demo_passwords(parsed)
         persisted = await RegistryStore(self._database()).fingerprints()
         await self._register(parsed, persisted, create_indexes=create_indexes)
         return parsed
@@ -244,11 +263,12 @@ class MongoDBEngine:
             await create_declared_collections(
                 self.get_scoped_db(manifest.slug), manifest.collection_settings
             )
-        if create_indexes and manifest.managed_indexes:
+        if create_indexes and _declared_indexes(manifest):
             await self.sync_indexes(manifest)
         if manifest.initial_data:
             scoped = self.get_scoped_db(manifest.slug)
             await seed_initial_data(database, scoped, manifest.initial_data)
+        await self._auth.apply(manifest)
         pending = [name for name in _NOT_YET_APPLIED if getattr(manifest, name)]
         if pending:
             logger.warning(
@@ -278,6 +298,7 @@ class MongoDBEngine:
             was_persisted = await RegistryStore(database).delete(slug)
             was_known = self._apps.pop(slug, None) is not None
             self._scoped.pop(slug, None)
+            await self._auth.forget(slug)
         if not (was_persisted or was_known):
             raise AppNotRegistered(slug)
         logger.info("app %r: unregistered (its data is kept)", slug)
@@ -308,6 +329,7 @@ class MongoDBEngine:
         for slug in set(self._apps) - set(loaded):
             self._apps.pop(slug)
             self._scoped.pop(slug, None)
+            await self._auth.forget(slug)
         return loaded
 
     # -- indexes -----------------------------------------------------------------------------
@@ -321,7 +343,7 @@ class MongoDBEngine:
         return await plan_indexes(
             self._database(),
             manifest.slug,
-            manifest.managed_indexes,
+            _declared_indexes(manifest),
             manifest.collection_settings,
         )
 
@@ -341,7 +363,7 @@ class MongoDBEngine:
         return await sync_indexes(
             self._database(),
             manifest.slug,
-            manifest.managed_indexes,
+            _declared_indexes(manifest),
             manifest.collection_settings,
             prune=prune,
             on_conflict=on_conflict,
@@ -354,6 +376,13 @@ class MongoDBEngine:
         if registered is None:
             raise AppNotRegistered(app)
         return registered.manifest
+
+    # -- auth --------------------------------------------------------------------------------
+
+    def get_app_auth(self, slug: str) -> AppAuth | None:
+        """The auth of a registered active app (its users, sessions, tokens and provider), or
+        ``None`` when its manifest declares no ``auth`` block."""
+        return self._auth.get(slug)
 
     # -- data --------------------------------------------------------------------------------
 
@@ -381,6 +410,18 @@ class MongoDBEngine:
     def _check_read_access(self, reader: str, owner: str, collection: str | None) -> None:
         check_read_access(self._apps.get(reader), self._apps.get(owner), reader, owner, collection)
 
+    async def system_collection(
+        self, name: str, *, ttl_field: str | None = None
+    ) -> AsyncCollection[Mapping[str, Any]]:
+        """The engine's own collection ``_mdb_engine_<name>`` (never reachable from apps).
+
+        For the engine's services (sessions, rate limits, buses); ``ttl_field`` names a date
+        field after which the server deletes a document.
+        """
+        if self._system is None:
+            self._system = SystemCollections(self._database())
+        return await self._system.get(name, ttl_field=ttl_field)
+
     def start_session(
         self,
         causal_consistency: bool | None = None,
@@ -393,6 +434,17 @@ class MongoDBEngine:
             default_transaction_options=default_transaction_options,
             snapshot=snapshot,
         )
+
+
+def _declared_indexes(manifest: AppManifest) -> dict[str, list[IndexSpec]]:
+    """The manifest's indexes plus those its auth features need (a unique users email)."""
+    implied = auth_indexes(manifest)
+    if not implied:
+        return manifest.managed_indexes
+    merged = {name: list(specs) for name, specs in manifest.managed_indexes.items()}
+    for name, specs in implied.items():
+        merged.setdefault(name, []).extend(specs)
+    return merged
 
 
 def _collision_problem(slug: str, other: str) -> ManifestProblem:

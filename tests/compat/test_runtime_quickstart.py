@@ -26,8 +26,13 @@ def test_runtime_names_are_the_engine_names() -> None:
 
 
 def test_runtime_quickstart_over_http(
-    seed_app: Callable[[Path], ModuleType], mongodb_uri: str, mongodb_database: str
+    seed_app: Callable[[Path], ModuleType],
+    mongodb_uri: str,
+    mongodb_database: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # auth_required: true needs a signing secret, as the MDB_ENGINE seed's quick start sets.
+    monkeypatch.setenv("FLASK_SECRET_KEY", "a-test-secret-that-is-long-enough-0123456789")
     module = seed_app(RUNTIME_APP)
     client = TestClient(module.app)
     with pytest.warns(DeprecationWarning, match="1.0"):  # the 1.0 manifest is migrated

@@ -253,8 +253,16 @@ class AppManifest(ManifestModel):
         return self.model_dump(mode="json", by_alias=True)
 
     def fingerprint(self) -> str:
-        """A sha256 hex digest that is equal for equal manifests and differs otherwise."""
+        """A sha256 hex digest that is equal for equal manifests and differs otherwise.
+
+        Demo users' passwords (and the hashes that replace them) are left out: the digest is
+        stored, and a password is only used once, to create a user who does not exist yet.
+        """
         document = self.to_document()
+        users = (document.get("auth") or {}).get("users") or {}
+        for demo_user in users.get("demo_users", []):
+            demo_user.pop("password", None)
+            demo_user.pop("password_hash", None)
         # Canonical JSON sorts keys, but the order of an index's keys is meaningful.
         for indexes in document["managed_indexes"].values():
             for index in indexes:

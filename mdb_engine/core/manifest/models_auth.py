@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from mdb_engine.core.manifest.fields import (
     CollectionName,
@@ -104,12 +105,34 @@ class AuthPolicy(ManifestModel):
 
 
 class DemoUser(ManifestModel):
-    """A user created at registration time, for demos and development."""
+    """A user created at registration time, for demos and development.
+
+    A manifest gives the ``password``; the engine replaces it by its Argon2 ``password_hash``
+    when it registers the app, so that the plain password is stored nowhere.
+    """
 
     email: EmailAddress
-    password: NonEmptyStr
+    password_hash: str | None = Field(
+        default=None,
+        pattern=r"^\$argon2(id|i|d)\$",
+        description="Set by the engine in its registry; write 'password' in a manifest.",
+    )
+    # Validated even when absent, so that a missing password is reported with the others.
+    password: NonEmptyStr | None = Field(default=None, validate_default=True)
     roles: list[NonEmptyStr] = Field(default=[])
     name: str | None = None
+
+    @field_validator("password")
+    @classmethod
+    def _check_password(cls, password: str | None, info: ValidationInfo) -> str | None:
+        has_hash = info.data.get("password_hash") is not None
+        if password is None and not has_hash:
+            raise PydanticCustomError("missing", "Field required")
+        if password is not None and has_hash:
+            raise rule_error(
+                "give 'password' or 'password_hash', not both", "write only 'password'"
+            )
+        return password
 
 
 class UsersConfig(ManifestModel):
