@@ -196,3 +196,26 @@ async def test_an_oso_policy_from_the_manifest(engine: MongoDBEngine, make_app: 
     bob = await signup(client, "bob@example.com")
     assert (await client.get("/can/tasks/read", headers=bearer(ada))).json() == {"allowed": True}
     assert (await client.get("/can/tasks/read", headers=bearer(bob))).json() == {"allowed": False}
+
+
+async def test_policies_live_where_the_manifest_says(
+    engine: MongoDBEngine, make_app: AppFactory, mongo_client: Any, mongodb_database: str
+) -> None:
+    await engine.register_app(rbac_manifest(policies_collection="access_rules"))
+    _, client = await make_app(engine, "my_app", configure=seed_routes)
+    token = await signup(client, "ada@example.com")
+    assert (await client.get("/can/tasks/read", headers=bearer(token))).json() == {"allowed": True}
+    db = mongo_client[mongodb_database]
+    stored = await db["my_app_access_rules"].find({"ptype": "p"}).to_list()
+    assert {(rule["v0"], rule["v1"], rule["v2"]) for rule in stored} == {
+        ("user", "my_app", "access"),
+        ("user", "tasks", "read"),
+        ("admin", "tasks", "write"),
+    }
+    assert all(rule["app_id"] == "my_app" for rule in stored)
+    links = await db["my_app_access_rules"].find({"ptype": "g"}).to_list()
+    assert {(rule["v0"], rule["v1"]) for rule in links} == {
+        ("boss@example.com", "admin"),
+        ("ada@example.com", "user"),  # link_users_roles gave the new user the default role
+    }
+    assert "my_app_casbin_policies" not in await db.list_collection_names()
