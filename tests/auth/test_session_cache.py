@@ -11,11 +11,11 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect, OperationFailure
 
 from mdb_engine import MongoDBEngine
-from mdb_engine.auth import session_cache
+from mdb_engine.core import change_watcher
 from mdb_engine.testing import CommandLog
 from tests.auth.conftest import users_manifest
 
-LOGGER = "mdb_engine.auth.session_cache"
+LOGGER = "mdb_engine.core.change_watcher"
 
 
 def session_lookups(log: CommandLog) -> int:
@@ -83,7 +83,7 @@ async def test_a_failed_stream_falls_back_to_lookups_and_comes_back(
         return await real_watch(self, *args, **kwargs)
 
     monkeypatch.setattr(AsyncCollection, "watch", flaky)
-    monkeypatch.setattr(session_cache, "_RETRY_FIRST_DELAY", 0.05)
+    monkeypatch.setattr(change_watcher, "RETRY_FIRST_DELAY", 0.05)
     caplog.set_level(logging.WARNING, logger=LOGGER)
     auth, token = await logged_in(engine)
     await auth.authenticate(token)  # the stream failed: looked up
