@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mdb_engine.auth.app_state import attach_engine
 from mdb_engine.auth.cors import apply_cors
 from mdb_engine.auth.dependencies import AUTH_STATE, ROUTES_PREFIX_STATE
 from mdb_engine.auth.router import create_auth_router
@@ -50,7 +49,7 @@ async def setup_auth_from_manifest(
             f"this FastAPI app already serves the auth of app {current.slug!r}; serve "
             f"{slug!r} from its own FastAPI app (mounted as a sub-application)"
         )
-    attach_engine(app, engine)
+    engine.attach(app)
     setattr(app.state, AUTH_STATE, app_auth)
     if mount_routes and app_auth.users_config is not None and current is None:
         setattr(app.state, ROUTES_PREFIX_STATE, prefix)

@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.client_session_shared import TransactionOptions
 from pymongo.errors import PyMongoError
 
+from mdb_engine.auth.app_state import attach_engine
 from mdb_engine.auth.indexes import auth_indexes
 from mdb_engine.auth.registry import EngineAuth
 from mdb_engine.auth.service import AppAuth
@@ -33,12 +34,15 @@ from mdb_engine.database import ScopedDatabase
 from mdb_engine.database.names import find_slug_collision
 from mdb_engine.errors import (
     AppNotRegistered,
+    ConfigurationError,
     DatabaseUnavailable,
     EngineNotInitialized,
     ManifestError,
     ManifestProblem,
 )
 from mdb_engine.indexes import IndexPlan, IndexSyncResult, OnConflict, plan_indexes, sync_indexes
+from mdb_engine.routing.api import track_engine, untrack_engine
+from mdb_engine.routing.realtime import MessageHandler, Realtime
 
 __all__ = ["EventListener", "ManifestInput", "MongoDBEngine", "RegisteredApp"]
 
@@ -56,7 +60,6 @@ EventListener = (
 # Manifest blocks that validate but that this version does not act on yet: registering an app
 # that uses one logs a warning, so that a validated field is never silently ignored.
 _NOT_YET_APPLIED = (
-    "websockets",
     "observability",
     "embedding_config",
     "memory_config",
@@ -112,6 +115,8 @@ class MongoDBEngine:
             secret_key=secret_key,
             token_service=token_service,
         )
+        self._realtime = Realtime(self)
+        self._attached: list[Any] = []  # FastAPI apps whose routes follow the registry
         self._lock = asyncio.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -155,10 +160,13 @@ class MongoDBEngine:
                 "MDB_ENGINE_MONGO_URI to a reachable server."
             ) from None
         self._client = client
+        track_engine(self)
         logger.info("connected to MongoDB at %s, database %r", self.mongo_uri, settings.db_name)
 
     async def shutdown(self) -> None:
         """Close the connection; apps stay registered in MongoDB. A second call does nothing."""
+        untrack_engine(self)
+        await self._realtime.close()
         await self._auth.close()
         client, self._client = self._client, None
         self._apps.clear()
@@ -269,6 +277,8 @@ class MongoDBEngine:
             scoped = self.get_scoped_db(manifest.slug)
             await seed_initial_data(database, scoped, manifest.initial_data)
         await self._auth.apply(manifest)
+        for app in self._attached:
+            self._realtime.register_routes(app, manifest)
         pending = [name for name in _NOT_YET_APPLIED if getattr(manifest, name)]
         if pending:
             logger.warning(
@@ -299,6 +309,8 @@ class MongoDBEngine:
             was_known = self._apps.pop(slug, None) is not None
             self._scoped.pop(slug, None)
             await self._auth.forget(slug)
+            for app in self._attached:
+                self._realtime.remove_routes(app, slug)
         if not (was_persisted or was_known):
             raise AppNotRegistered(slug)
         logger.info("app %r: unregistered (its data is kept)", slug)
@@ -383,6 +395,55 @@ class MongoDBEngine:
         """The auth of a registered active app (its users, sessions, tokens and provider), or
         ``None`` when its manifest declares no ``auth`` block."""
         return self._auth.get(slug)
+
+    # -- FastAPI and realtime ------------------------------------------------------------------
+
+    def attach(self, app: Any) -> None:
+        """Serve this engine's apps from the FastAPI ``app``: the helpers find the engine on
+        ``app.state``, and every registered app's manifest WebSocket endpoints become routes
+        of ``app`` (now and whenever an app is registered)."""
+        attach_engine(app, self)
+        if not any(known is app for known in self._attached):
+            self._attached.append(app)
+        for registered in self._apps.values():
+            if registered.is_active:
+                self._realtime.register_routes(app, registered.manifest)
+
+    def register_websocket_routes(self, app: Any, slug: str) -> list[str]:
+        """Add app ``slug``'s manifest WebSocket endpoints to the FastAPI ``app`` (the
+        MDB_RUNTIME call); the paths added. Two apps declaring one path is a ManifestError."""
+        registered = self._apps.get(slug)
+        if registered is None:
+            raise AppNotRegistered(slug)
+        attach_engine(app, self)
+        if not any(known is app for known in self._attached):
+            self._attached.append(app)
+        return self._realtime.register_routes(app, registered.manifest)
+
+    async def broadcast_to_app(self, slug: str, message: Any, user_id: str | None = None) -> int:
+        """Send ``message`` to every WebSocket client of app ``slug`` (or of one user) in
+        every worker process; how many clients of this process it was queued for."""
+        if slug not in self._apps:
+            raise AppNotRegistered(slug)
+        return await self._realtime.broadcast(slug, message, user_id)
+
+    def register_message_handler(self, slug: str, endpoint: str, handler: MessageHandler) -> None:
+        """Handle what clients send to app ``slug``'s WebSocket endpoint ``endpoint``."""
+        registered = self._apps.get(slug)
+        if registered is None:
+            raise AppNotRegistered(slug)
+        if endpoint not in registered.manifest.websockets:
+            declared = sorted(registered.manifest.websockets) or "none"
+            raise ConfigurationError(
+                f"app {slug!r} declares no WebSocket endpoint {endpoint!r} "
+                f"(declared: {declared}); handlers are registered by the key under 'websockets'"
+            )
+        self._realtime.register_message_handler(slug, endpoint, handler)
+
+    @property
+    def realtime(self) -> Realtime:
+        """The engine's WebSocket connections and broadcast bus."""
+        return self._realtime
 
     # -- data --------------------------------------------------------------------------------
 

@@ -215,13 +215,18 @@ async def test_version_1_manifest_is_migrated(
 async def test_unapplied_blocks_are_warned_once(
     engine: MongoDBEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    declared = manifest(websockets={"realtime": {"path": "/ws"}}, cors={"allow_origins": ["*"]})
+    declared = manifest(
+        websockets={"realtime": {"path": "/ws"}},
+        cors={"allow_origins": ["*"]},
+        observability={"logging": {"level": "DEBUG"}},
+    )
     with caplog.at_level(logging.WARNING, logger="mdb_engine"):
         await engine.register_app(declared)
         await engine.register_app(declared)
     warnings = [r.getMessage() for r in caplog.records if "not applied" in r.getMessage()]
     assert len(warnings) == 1
-    assert "websockets" in warnings[0]
+    assert "observability" in warnings[0]
+    assert "websockets" not in warnings[0]  # routes, once the engine is attached to an app
     assert "cors" not in warnings[0]  # applied by setup_auth_from_manifest
     assert "my_app" in warnings[0]
 
