@@ -16,7 +16,9 @@ from mdb_engine.core.manifest.models import WebSocketEndpoint
 from mdb_engine.errors import ManifestError, ManifestProblem
 from mdb_engine.routing.bus import BROADCASTS_COLLECTION, BroadcastBus
 from mdb_engine.routing.connection import CLOSE_POLICY_VIOLATION, Connection
+from mdb_engine.routing.live_queries import LiveQueries
 from mdb_engine.routing.manager import ConnectionManager
+from mdb_engine.routing.messages import encode_message
 from mdb_engine.routing.ws_auth import RedactTokenFilter, admit
 
 if TYPE_CHECKING:
@@ -28,11 +30,6 @@ logger = logging.getLogger(__name__)
 
 MessageHandler = Callable[[dict[str, Any], Connection], Awaitable[Any] | Any]
 _UVICORN_LOGGERS = ("uvicorn.error", "uvicorn.access")
-
-
-def encode_message(message: Any) -> str:
-    """A broadcast as the JSON text sent to clients (ObjectIds and dates as strings)."""
-    return json.dumps(message, default=str, separators=(",", ":"))
 
 
 class Realtime:
@@ -140,15 +137,17 @@ class Realtime:
             )
             self.manager.add(connection)
             connection.start()
+            live = LiveQueries(self._engine, connection)
             try:
-                await self._receive(connection)
+                await self._receive(connection, live)
             finally:
                 self.manager.remove(connection)
+                await live.close()
                 await connection.finish()
 
         return serve
 
-    async def _receive(self, connection: Connection) -> None:
+    async def _receive(self, connection: Connection, live: LiveQueries) -> None:
         websocket = connection.websocket
         while True:
             try:
@@ -161,9 +160,9 @@ class Realtime:
             if text is None:
                 connection.offer(encode_message({"type": "error", "detail": "send JSON text"}))
                 continue
-            await self._handle(connection, text)
+            await self._handle(connection, live, text)
 
-    async def _handle(self, connection: Connection, text: str) -> None:
+    async def _handle(self, connection: Connection, live: LiveQueries, text: str) -> None:
         try:
             data = json.loads(text)
         except ValueError:
@@ -175,6 +174,10 @@ class Realtime:
             return
         if data.get("type") == "ping":
             connection.offer('{"type":"pong"}')
+            return
+        if data.get("type") in ("subscribe", "unsubscribe"):
+            answer = live.subscribe if data["type"] == "subscribe" else live.unsubscribe
+            connection.offer(encode_message(await answer(data)))
             return
         handler = self._handlers.get((connection.app, connection.endpoint))
         if handler is None:
