@@ -18,6 +18,7 @@ from mdb_engine.errors import (
     MDBEngineError,
     ScopeViolation,
 )
+from mdb_engine.routing import broadcast_to_app, register_message_handler
 
 __all__ = [
     "AppManifest",
@@ -37,4 +38,6 @@ __all__ = [
     "ScopedCursor",
     "ScopedDatabase",
     "__version__",
+    "broadcast_to_app",
+    "register_message_handler",
 ]
