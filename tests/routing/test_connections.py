@@ -155,3 +155,17 @@ async def test_the_query_token_is_not_logged(
     assert accepted, "uvicorn logged no WebSocket line to check"
     assert "token=[redacted]" in accepted[0]
     assert all(token not in r.getMessage() for r in records)
+
+
+async def test_broadcasts_are_pruned_by_ttl(
+    engine: MongoDBEngine, serve: Serve, mongo_client: Any, mongodb_database: str
+) -> None:
+    await open_app(engine, serve)
+    await engine.broadcast_to_app("alpha", {"n": 1})
+    raw = mongo_client[mongodb_database]["_mdb_engine_broadcasts"]
+    stored = await raw.find_one({})
+    assert stored["app"] == "alpha"
+    assert json.loads(stored["text"]) == {"n": 1}
+    assert (stored["expires_at"] - stored["created_at"]).total_seconds() == 60
+    indexes = await raw.index_information()
+    assert indexes["expires_at_ttl"]["expireAfterSeconds"] == 0
