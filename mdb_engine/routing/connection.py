@@ -1,8 +1,12 @@
 """One WebSocket connection: a bounded send queue drained by its own task.
 
 Broadcasting only puts a message into each connection's queue, so a slow or dead client can
-never make the others wait: when its queue is full it is closed with 1013 (try again later)
-and the broadcast goes on. A keep-alive ``{"type": "ping"}`` is queued every
+never make the others wait. A client is slow when its queue holds more than ``queue_size``
+messages while a send to it has been stuck for ``STALL_SECONDS`` (the socket is full: it
+does not read); it is then closed with 1013 (try again later) and the broadcasts go on. A
+burst of broadcasts faster than the sender task runs is not slowness: the queue may then
+grow up to ``4 × queue_size`` before the client is closed all the same, which bounds the
+memory one client can hold. A keep-alive ``{"type": "ping"}`` is queued every
 ``ping_interval`` seconds; a client that cannot take it is found out the same way.
 """
 
@@ -12,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +29,8 @@ logger = logging.getLogger(__name__)
 CLOSE_POLICY_VIOLATION = 1008  # refused: no or bad credentials
 CLOSE_OVERLOADED = 1013  # "try again later": the client did not keep up
 CLOSE_GOING_AWAY = 1001
+STALL_SECONDS = 0.5
+_BURST_FACTOR = 4
 _CLOSE_TIMEOUT = 2.0
 
 
@@ -47,7 +54,10 @@ class Connection:
         self.endpoint = endpoint
         self.user = dict(user) if user is not None else None
         self.user_id: str | None = str(user["user_id"]) if user else None
-        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
+        self._queue_size = queue_size
+        self._pending: deque[str] = deque()
+        self._wakeup = asyncio.Event()
+        self._send_started: float | None = None  # loop time of the send in progress
         self._ping_interval = ping_interval
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -71,9 +81,9 @@ class Connection:
         """Queue a message without waiting; a full queue closes the connection (1013)."""
         if self._closing or self._overflowed:
             return False
-        try:
-            self._queue.put_nowait(text)
-        except asyncio.QueueFull:
+        self._pending.append(text)
+        self._wakeup.set()
+        if len(self._pending) > self._queue_size and self._is_slow():
             self._overflowed = True
             logger.warning(
                 "app %r: WebSocket client %s is not keeping up; closed (1013)", self.app, self.id
@@ -83,6 +93,12 @@ class Connection:
             )
             return False
         return True
+
+    def _is_slow(self) -> bool:
+        if len(self._pending) > self._queue_size * _BURST_FACTOR:
+            return True
+        started = self._send_started
+        return started is not None and asyncio.get_running_loop().time() - started > STALL_SECONDS
 
     async def _close_overflowed(self) -> None:
         # No timeout: the close frame waits behind what the client has not read yet, and is
@@ -132,10 +148,17 @@ class Connection:
                     await task
 
     async def _send_forever(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                text = await self._queue.get()
-                await self.websocket.send_text(text)
+                if not self._pending:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                while self._pending:  # everything queued since the last wake-up, in order
+                    text = self._pending.popleft()
+                    self._send_started = loop.time()
+                    await self.websocket.send_text(text)
+                    self._send_started = None
         except asyncio.CancelledError:
             raise
         except Exception:  # the client went away: the receive loop ends the connection

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import OperationFailure
+from pymongo.errors import AutoReconnect, OperationFailure
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -162,6 +162,7 @@ async def test_broadcasts_are_pruned_by_ttl(
 ) -> None:
     await open_app(engine, serve)
     await engine.broadcast_to_app("alpha", {"n": 1})
+    await engine.realtime.bus.flush()
     raw = mongo_client[mongodb_database]["_mdb_engine_broadcasts"]
     stored = await raw.find_one({})
     assert stored["app"] == "alpha"
@@ -169,3 +170,41 @@ async def test_broadcasts_are_pruned_by_ttl(
     assert (stored["expires_at"] - stored["created_at"]).total_seconds() == 60
     indexes = await raw.index_information()
     assert indexes["expires_at_ttl"]["expireAfterSeconds"] == 0
+
+
+async def test_a_burst_of_broadcasts_closes_no_healthy_client(
+    engine: MongoDBEngine, serve: Serve
+) -> None:
+    engine.realtime.queue_size = 16
+    base = await open_app(engine, serve)
+    async with connect(f"{base}/ws") as first, connect(f"{base}/ws") as second:
+        await settle(engine, 2)
+        # 40 at once: more than the queue holds before the sender tasks run at all.
+        await asyncio.gather(*(engine.broadcast_to_app("alpha", {"n": n}) for n in range(40)))
+        for client in (first, second):
+            received = {(await receive(client))["n"] for _ in range(40)}
+            assert received == set(range(40))
+        assert engine.realtime.manager.count("alpha") == 2
+
+
+async def test_a_failed_bus_write_is_logged_and_local_clients_still_get_it(
+    engine: MongoDBEngine,
+    serve: Serve,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    base = await open_app(engine, serve)
+    async with connect(f"{base}/ws") as client:
+        await settle(engine, 1)
+
+        async def unreachable(self: AsyncCollection[Any], *args: Any, **kwargs: Any) -> Any:
+            raise AutoReconnect("connection reset")
+
+        monkeypatch.setattr(AsyncCollection, "insert_many", unreachable)
+        caplog.set_level(logging.WARNING, logger="mdb_engine.routing.bus")
+        assert await engine.broadcast_to_app("alpha", {"n": 1}) == 1
+        await engine.realtime.bus.flush()
+        assert await receive(client) == {"n": 1}
+    assert any(
+        "1 broadcast(s) did not reach the other processes" in r.getMessage() for r in caplog.records
+    )
