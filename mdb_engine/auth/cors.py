@@ -1,10 +1,5 @@
-"""The manifest's ``cors`` block, applied with Starlette's ``CORSMiddleware``.
-
-Apps are often set up from a start-up hook (the seeds call setup in
-``@app.on_event("startup")``), when Starlette has already built its middleware stack and
-``add_middleware`` refuses. The middleware is then added to ``app.user_middleware`` directly
-and the stack is dropped, so the next request rebuilds it with CORS included.
-"""
+"""The manifest's ``cors`` block, applied with Starlette's ``CORSMiddleware``, also from a
+start-up hook (see :mod:`mdb_engine._asgi`)."""
 
 from __future__ import annotations
 
@@ -14,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from mdb_engine._asgi import install_middleware
 from mdb_engine.core.manifest.models import CorsConfig
 from mdb_engine.errors import ConfigurationError
 
@@ -46,17 +42,7 @@ def apply_cors(app: Starlette, cors: CorsConfig | None) -> bool:
         allow_credentials=cors.allow_credentials,
         max_age=cors.max_age,
     )
-    existing = [i for i, entry in enumerate(app.user_middleware) if _is_cors(entry)]
-    if existing:
-        app.user_middleware[existing[0]] = middleware
-    else:
-        # Outermost, as ``add_middleware`` would put it: preflights are answered before any
-        # other middleware (CSRF, auth) sees them, and error responses get CORS headers too.
-        app.user_middleware.insert(0, middleware)
-    app.middleware_stack = None  # rebuilt on the next request (a no-op before start-up)
+    # Outermost: preflights are answered before any other middleware (CSRF, auth) sees them,
+    # and error responses get CORS headers too.
+    install_middleware(app, middleware)
     return True
-
-
-def _is_cors(entry: Middleware) -> bool:
-    factory: object = entry.cls
-    return isinstance(factory, type) and issubclass(factory, CORSMiddleware)

@@ -55,12 +55,14 @@ class EngineAuth:
         secret_key: str | None = None,
         token_service: TokenService | None = None,
         base_dir: Path | None = None,
+        record_event: Callable[[str, str], None] | None = None,
     ) -> None:
         self._system_collection = system_collection
         self._scoped_db = scoped_db
         self._secret_key = secret_key
         self._token_service = token_service
         self._base_dir = base_dir
+        self._record_event = record_event or (lambda app, event: None)
         self.hasher = PasswordHasher()
         self.sessions = SessionStore(self._sessions_collection)
         self._apps: dict[str, AppAuth] = {}
@@ -107,7 +109,12 @@ class EngineAuth:
             else None
         )
         app_auth = AppAuth(
-            manifest, lambda: self.token_service(slug), self.sessions, store, provider
+            manifest,
+            lambda: self.token_service(slug),
+            self.sessions,
+            store,
+            provider,
+            on_event=lambda event: self._record_event(slug, event),
         )
         self._apps[manifest.slug] = app_auth
         await _seed_policies(manifest, provider)

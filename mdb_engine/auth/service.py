@@ -65,6 +65,7 @@ class AppAuth:
         sessions: SessionStore,
         users: UserStore | None,
         provider: AuthorizationProvider | None,
+        on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.slug = manifest.slug
         self.config: AuthConfig = manifest.auth or AuthConfig()
@@ -72,6 +73,7 @@ class AppAuth:
         self.sessions = sessions
         self.users = users
         self.provider = provider
+        self._on_event = on_event or (lambda event: None)  # counted by the engine's metrics
         # Tokens whose signature and claims were checked, so that a client's next requests
         # skip the decoding; expiry is still checked on each use, the session too.
         self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -115,6 +117,7 @@ class AppAuth:
         if config is None or not config.allow_registration:
             raise RegistrationClosed(f"registration is closed for app {self.slug!r}")
         user = await users.create(email, password, name=name)
+        self._on_event("register")
         await self._link_default_roles(user)
         logger.info("app %r: user %s registered", self.slug, user["user_id"])
         return user, await self._open_session(user)
@@ -124,8 +127,10 @@ class AppAuth:
         user = await self._user_store().authenticate(email, password)
         if user is None:
             logger.info("app %r: failed login", self.slug)
+            self._on_event("login_failed")
             return None
         logger.info("app %r: user %s logged in", self.slug, user["user_id"])
+        self._on_event("login")
         return user, await self._open_session(user)
 
     async def start_anonymous(self) -> tuple[dict[str, Any], TokenPair]:
@@ -141,16 +146,23 @@ class AppAuth:
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token into a new pair; reuse of a rotated one revokes the session."""
-        issued, session = await self.sessions.rotate(self.slug, refresh_token)
+        try:
+            issued, session = await self.sessions.rotate(self.slug, refresh_token)
+        except InvalidToken:
+            self._on_event("refresh_refused")
+            raise
+        self._on_event("refresh")
         claims = session.get("claims") or {}
         return self._pair(str(session["user_id"]), issued, claims)
 
     async def logout(self, session_id: str) -> bool:
         """Revoke a session: its refresh token and access tokens stop working everywhere."""
+        self._on_event("logout")
         return await self.sessions.revoke(self.slug, session_id)
 
     async def logout_refresh_token(self, refresh_token: str) -> bool:
         """Revoke the session a refresh token belongs to."""
+        self._on_event("logout")
         return await self.sessions.revoke_refresh_token(self.slug, refresh_token)
 
     async def authenticate(self, access_token: str) -> dict[str, Any]:

@@ -37,10 +37,14 @@ from mdb_engine.errors import (
     ConfigurationError,
     DatabaseUnavailable,
     EngineNotInitialized,
+    IndexConflict,
     ManifestError,
     ManifestProblem,
 )
 from mdb_engine.indexes import IndexPlan, IndexSyncResult, OnConflict, plan_indexes, sync_indexes
+from mdb_engine.observability.endpoints import mount_observability
+from mdb_engine.observability.health import check_readiness
+from mdb_engine.observability.metrics import EngineMetrics
 from mdb_engine.routing.api import track_engine, untrack_engine
 from mdb_engine.routing.realtime import MessageHandler, Realtime
 
@@ -60,7 +64,6 @@ EventListener = (
 # Manifest blocks that validate but that this version does not act on yet: registering an app
 # that uses one logs a warning, so that a validated field is never silently ignored.
 _NOT_YET_APPLIED = (
-    "observability",
     "embedding_config",
     "memory_config",
 )
@@ -109,11 +112,13 @@ class MongoDBEngine:
         self._apps: dict[str, RegisteredApp] = {}
         self._scoped: dict[str, ScopedDatabase] = {}
         self._system: SystemCollections | None = None
+        self._metrics = EngineMetrics()
         self._auth = EngineAuth(
             self.system_collection,
             self.get_scoped_db,
             secret_key=secret_key,
             token_service=token_service,
+            record_event=self._metrics.auth_event,
         )
         self._realtime = Realtime(self)
         self._attached: list[Any] = []  # FastAPI apps whose routes follow the registry
@@ -278,7 +283,7 @@ class MongoDBEngine:
             await seed_initial_data(database, scoped, manifest.initial_data)
         await self._auth.apply(manifest)
         for app in self._attached:
-            self._realtime.register_routes(app, manifest)
+            self._serve_manifest(app, manifest)
         pending = [name for name in _NOT_YET_APPLIED if getattr(manifest, name)]
         if pending:
             logger.warning(
@@ -372,14 +377,23 @@ class MongoDBEngine:
         ``prune=True``.
         """
         manifest = self._index_manifest(app)
-        return await sync_indexes(
-            self._database(),
-            manifest.slug,
-            _declared_indexes(manifest),
-            manifest.collection_settings,
-            prune=prune,
-            on_conflict=on_conflict,
-        )
+        try:
+            result = await sync_indexes(
+                self._database(),
+                manifest.slug,
+                _declared_indexes(manifest),
+                manifest.collection_settings,
+                prune=prune,
+                on_conflict=on_conflict,
+            )
+        except IndexConflict:
+            self._metrics.index_sync(manifest.slug, "conflict")
+            raise
+        except Exception:
+            self._metrics.index_sync(manifest.slug, "error")
+            raise
+        self._metrics.index_sync(manifest.slug, "ok")
+        return result
 
     def _index_manifest(self, app: str | AppManifest) -> AppManifest:
         if isinstance(app, AppManifest):
@@ -407,7 +421,20 @@ class MongoDBEngine:
             self._attached.append(app)
         for registered in self._apps.values():
             if registered.is_active:
-                self._realtime.register_routes(app, registered.manifest)
+                self._serve_manifest(app, registered.manifest)
+
+    def _serve_manifest(self, app: Any, manifest: AppManifest) -> None:
+        self._realtime.register_routes(app, manifest)
+        observability = manifest.observability
+        if observability is not None and observability.enabled:
+            metrics, health = observability.metrics, observability.health
+            mount_observability(
+                app,
+                self,
+                metrics_path=metrics.path if metrics.enabled else None,
+                health_path=health.path if health.enabled else None,
+                ready_path=health.ready_path if health.enabled else None,
+            )
 
     def register_websocket_routes(self, app: Any, slug: str) -> list[str]:
         """Add app ``slug``'s manifest WebSocket endpoints to the FastAPI ``app`` (the
@@ -440,6 +467,22 @@ class MongoDBEngine:
             )
         self._realtime.register_message_handler(slug, endpoint, handler)
 
+    # -- observability -----------------------------------------------------------------------
+
+    @property
+    def metrics(self) -> EngineMetrics:
+        """This engine's metrics (its own Prometheus registry)."""
+        return self._metrics
+
+    def get_metrics(self) -> dict[str, Any]:
+        """The metrics as plain data: ``{metric name: [{"labels": {...}, "value": v}]}``."""
+        return self._metrics.snapshot()
+
+    async def get_health_status(self) -> dict[str, Any]:
+        """Readiness: MongoDB reachable (one ``hello`` within 2 s), the replica-set state and
+        the registered apps; ``status`` is ``"ready"`` or ``"unavailable"``."""
+        return await check_readiness(self._client, self.list_apps())
+
     @property
     def realtime(self) -> Realtime:
         """The engine's WebSocket connections and broadcast bus."""
@@ -465,6 +508,7 @@ class MongoDBEngine:
                 slug,
                 collection_options=options,
                 read_access=self._check_read_access,
+                observer=self._metrics.operation,
             )
         return scoped
 

@@ -29,6 +29,11 @@ from mdb_engine.database.change_stream import ScopedChangeStream
 from mdb_engine.database.cursor import ScopedCommandCursor, ScopedCursor
 from mdb_engine.database.fast_path import is_id_lookup, plan_id_lookup_projection
 from mdb_engine.database.names import physical_name
+from mdb_engine.database.observe import (
+    OperationObserver,
+    no_observer,
+    observe_coroutine_methods,
+)
 from mdb_engine.database.options import (
     check_expressions,
     check_no_encrypted_fields,
@@ -53,12 +58,19 @@ _ID_LOOKUP_OPTIONS = frozenset({"projection", "session", "comment", "max_time_ms
 class ScopedCollection:
     """The logical collection ``name`` of one app; every command is constrained to its app_id."""
 
-    __slots__ = ("__app_id", "__can_check_results", "__collection", "__name")
+    __slots__ = ("__app_id", "__can_check_results", "__collection", "__name", "__observer")
 
-    def __init__(self, collection: AsyncCollection[Any], app_id: str, name: str) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[Any],
+        app_id: str,
+        name: str,
+        observer: OperationObserver = no_observer,
+    ) -> None:
         self.__collection = collection
         self.__app_id = app_id
         self.__name = name
+        self.__observer = observer
         document_class = collection.codec_options.document_class
         self.__can_check_results = isinstance(document_class, type) and issubclass(
             document_class, MutableMapping
@@ -100,7 +112,7 @@ class ScopedCollection:
         collection = self.__collection.with_options(
             codec_options, read_preference, write_concern, read_concern
         )
-        return ScopedCollection(collection, self.__app_id, self.__name)
+        return ScopedCollection(collection, self.__app_id, self.__name, self.__observer)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -654,3 +666,13 @@ class ScopedCollection:
 
     def __repr__(self) -> str:
         return f"ScopedCollection(app={self.__app_id!r}, name={self.__name!r})"
+
+    def __observed_by(self) -> tuple[OperationObserver, str, str]:
+        return self.__observer, self.__app_id, self.__name
+
+
+# Every awaited operation is timed and run as its app (for metrics and the logs).
+observe_coroutine_methods(
+    ScopedCollection,
+    ScopedCollection._ScopedCollection__observed_by,  # type: ignore[attr-defined]
+)

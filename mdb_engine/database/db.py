@@ -12,6 +12,7 @@ from mdb_engine.database.change_stream import ScopedChangeStream
 from mdb_engine.database.collection import ScopedCollection
 from mdb_engine.database.create_options import creation_options
 from mdb_engine.database.names import logical_name, physical_name, scope_collection_filter
+from mdb_engine.database.observe import OperationObserver, no_observer
 from mdb_engine.database.options import check_no_encrypted_fields, check_options
 from mdb_engine.database.rewrite_pipeline import rewrite_change_stream_pipeline
 from mdb_engine.database.views import ReadAccessCheck, ReadOnlyDatabase
@@ -29,7 +30,7 @@ class ScopedDatabase:
     ``read_access`` decides which other apps' collections ``read_scope`` may open.
     """
 
-    __slots__ = ("__app_id", "__collection_options", "__database", "__read_access")
+    __slots__ = ("__app_id", "__collection_options", "__database", "__observer", "__read_access")
 
     def __init__(
         self,
@@ -38,8 +39,10 @@ class ScopedDatabase:
         *,
         collection_options: Mapping[str, Mapping[str, Any]] | None = None,
         read_access: ReadAccessCheck | None = None,
+        observer: OperationObserver = no_observer,
     ) -> None:
         self.__database = database
+        self.__observer = observer
         self.__app_id = app_id
         self.__collection_options = dict(collection_options or {})
         self.__read_access = read_access
@@ -65,7 +68,7 @@ class ScopedDatabase:
             write_concern,
             read_concern,
         )
-        return ScopedCollection(collection, self.__app_id, name)
+        return ScopedCollection(collection, self.__app_id, name, self.__observer)
 
     def __getitem__(self, name: str) -> ScopedCollection:
         return self.get_collection(name)
@@ -120,7 +123,7 @@ class ScopedDatabase:
             check_exists=check_exists,
             **options,
         )
-        return ScopedCollection(collection, self.__app_id, name)
+        return ScopedCollection(collection, self.__app_id, name, self.__observer)
 
     async def drop_collection(
         self,

@@ -123,9 +123,12 @@ class Realtime:
             await self.start()
             admission = await admit(self._engine, websocket, manifest, endpoint)
             await websocket.accept(subprotocol=admission.subprotocol)
+            metrics = self._engine.metrics
             if admission.refusal is not None:
+                metrics.websocket_refused(slug)
                 await websocket.close(CLOSE_POLICY_VIOLATION, admission.refusal[:120])
                 return
+            metrics.websocket_opened(slug)
             connection = Connection(
                 websocket,
                 slug,
@@ -141,6 +144,7 @@ class Realtime:
             try:
                 await self._receive(connection, live)
             finally:
+                metrics.websocket_closed(slug)
                 self.manager.remove(connection)
                 await live.close()
                 await connection.finish()
