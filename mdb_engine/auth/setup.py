@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from starlette.middleware import Middleware
+
+from mdb_engine._asgi import install_middleware
 from mdb_engine.auth.cors import apply_cors
 from mdb_engine.auth.dependencies import AUTH_STATE, ROUTES_PREFIX_STATE
 from mdb_engine.auth.router import create_auth_router
 from mdb_engine.auth.service import AppAuth
 from mdb_engine.errors import AppNotRegistered, ConfigurationError
+from mdb_engine.observability.middleware import RequestContextMiddleware
 
 if TYPE_CHECKING:
     from mdb_engine.core.engine import MongoDBEngine
@@ -50,6 +54,8 @@ async def setup_auth_from_manifest(
             f"{slug!r} from its own FastAPI app (mounted as a sub-application)"
         )
     engine.attach(app)
+    # Requests to this FastAPI app work for app `slug`: their log records say so.
+    install_middleware(app, Middleware(RequestContextMiddleware, app_id=slug))
     setattr(app.state, AUTH_STATE, app_auth)
     if mount_routes and app_auth.users_config is not None and current is None:
         setattr(app.state, ROUTES_PREFIX_STATE, prefix)

@@ -16,7 +16,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.client_session_shared import TransactionOptions
 from pymongo.errors import PyMongoError
+from starlette.middleware import Middleware
 
+from mdb_engine._asgi import install_middleware
 from mdb_engine.auth.app_state import attach_engine
 from mdb_engine.auth.indexes import auth_indexes
 from mdb_engine.auth.registry import EngineAuth
@@ -44,7 +46,14 @@ from mdb_engine.errors import (
 from mdb_engine.indexes import IndexPlan, IndexSyncResult, OnConflict, plan_indexes, sync_indexes
 from mdb_engine.observability.endpoints import mount_observability
 from mdb_engine.observability.health import check_readiness
+from mdb_engine.observability.logging import (
+    AppLogSettings,
+    install_log_handler,
+    remove_log_handler,
+    required_logger_level,
+)
 from mdb_engine.observability.metrics import EngineMetrics
+from mdb_engine.observability.middleware import RequestContextMiddleware
 from mdb_engine.routing.api import track_engine, untrack_engine
 from mdb_engine.routing.realtime import MessageHandler, Realtime
 
@@ -113,6 +122,8 @@ class MongoDBEngine:
         self._scoped: dict[str, ScopedDatabase] = {}
         self._system: SystemCollections | None = None
         self._metrics = EngineMetrics()
+        self._log_settings = AppLogSettings()
+        self._log_handler: logging.Handler | None = None
         self._auth = EngineAuth(
             self.system_collection,
             self.get_scoped_db,
@@ -171,6 +182,9 @@ class MongoDBEngine:
     async def shutdown(self) -> None:
         """Close the connection; apps stay registered in MongoDB. A second call does nothing."""
         untrack_engine(self)
+        if self._log_handler is not None:
+            remove_log_handler(self._log_handler)
+            self._log_handler = None
         await self._realtime.close()
         await self._auth.close()
         client, self._client = self._client, None
@@ -282,6 +296,7 @@ class MongoDBEngine:
             scoped = self.get_scoped_db(manifest.slug)
             await seed_initial_data(database, scoped, manifest.initial_data)
         await self._auth.apply(manifest)
+        self._apply_logging(manifest)
         for app in self._attached:
             self._serve_manifest(app, manifest)
         pending = [name for name in _NOT_YET_APPLIED if getattr(manifest, name)]
@@ -314,6 +329,7 @@ class MongoDBEngine:
             was_known = self._apps.pop(slug, None) is not None
             self._scoped.pop(slug, None)
             await self._auth.forget(slug)
+            self._log_settings.remove(slug)
             for app in self._attached:
                 self._realtime.remove_routes(app, slug)
         if not (was_persisted or was_known):
@@ -419,9 +435,33 @@ class MongoDBEngine:
         attach_engine(app, self)
         if not any(known is app for known in self._attached):
             self._attached.append(app)
+            install_middleware(app, Middleware(RequestContextMiddleware))
         for registered in self._apps.values():
             if registered.is_active:
                 self._serve_manifest(app, registered.manifest)
+
+    def _apply_logging(self, manifest: AppManifest) -> None:
+        observability = manifest.observability
+        if observability is None or not observability.enabled:
+            self._log_settings.remove(manifest.slug)
+            return
+        declared = observability.logging
+        self._log_settings.set(manifest.slug, declared.level, declared.format)
+        if self._log_handler is None:
+            self._log_handler = install_log_handler(self._log_settings)
+        level = required_logger_level(self._log_settings)
+        root = logging.getLogger()
+        if level is not None and root.handlers == [self._log_handler]:
+            root.setLevel(level)  # logging is not configured otherwise: follow the manifest
+        elif level is not None:
+            logger.warning(
+                "app %r declares log level %s, but the root logger is at %s: lower it with "
+                "logging.getLogger().setLevel(%d) to see its records",
+                manifest.slug,
+                declared.level,
+                logging.getLevelName(root.level),
+                level,
+            )
 
     def _serve_manifest(self, app: Any, manifest: AppManifest) -> None:
         self._realtime.register_routes(app, manifest)
