@@ -219,13 +219,15 @@ async def test_unapplied_blocks_are_warned_once(
         websockets={"realtime": {"path": "/ws"}},
         cors={"allow_origins": ["*"]},
         observability={"logging": {"level": "DEBUG"}},
+        memory_config={},
     )
     with caplog.at_level(logging.WARNING, logger="mdb_engine"):
         await engine.register_app(declared)
         await engine.register_app(declared)
     warnings = [r.getMessage() for r in caplog.records if "not applied" in r.getMessage()]
     assert len(warnings) == 1
-    assert "observability" in warnings[0]
+    assert "memory_config" in warnings[0]
+    assert "observability" not in warnings[0]
     assert "websockets" not in warnings[0]  # routes, once the engine is attached to an app
     assert "cors" not in warnings[0]  # applied by setup_auth_from_manifest
     assert "my_app" in warnings[0]
