@@ -11,18 +11,16 @@
 
 from __future__ import annotations
 
-import time
-from types import TracebackType
+from contextlib import AbstractContextManager
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from mdb_engine.observability.context import APP_ID
+from mdb_engine.observability.operation_stats import OperationStats
 
 __all__ = ["CONTENT_TYPE", "EngineMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class EngineMetrics:
@@ -30,20 +28,8 @@ class EngineMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        labels = ("app", "collection", "operation")
-        self._duration = Histogram(
-            "mdb_engine_operation_duration_seconds",
-            "Duration of scoped database operations.",
-            labels,
-            registry=self.registry,
-            buckets=_BUCKETS,
-        )
-        self._operations = Counter(
-            "mdb_engine_operations",
-            "Scoped database operations by outcome.",
-            (*labels, "outcome"),
-            registry=self.registry,
-        )
+        self._operations = OperationStats()
+        self.registry.register(self._operations)
         self._auth = Counter(
             "mdb_engine_auth_events", "Auth events.", ("app", "event"), registry=self.registry
         )
@@ -65,20 +51,10 @@ class EngineMetrics:
             ("app", "outcome"),
             registry=self.registry,
         )
-        # Children by labels: looking a child up by labels costs more than observing.
-        self._children: dict[tuple[str, str, str], tuple[Histogram, Counter, Counter]] = {}
 
-    def operation(self, app: str, collection: str, operation: str) -> _TimedOperation:
+    def operation(self, app: str, collection: str, operation: str) -> AbstractContextManager[None]:
         """Time the block as one scoped operation, run as app ``app`` (for the logs too)."""
-        key = (app, collection, operation)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                self._duration.labels(*key),
-                self._operations.labels(*key, "ok"),
-                self._operations.labels(*key, "error"),
-            )
-        return _TimedOperation(app, children)
+        return self._operations.operation(app, collection, operation)
 
     def auth_event(self, app: str, event: str) -> None:
         """Count an auth event."""
@@ -116,30 +92,3 @@ class EngineMetrics:
                     {"labels": dict(sample.labels), "value": sample.value}
                 )
         return result
-
-
-class _TimedOperation:
-    """The context manager of :meth:`EngineMetrics.operation` (a class: it runs around every
-    scoped operation, and a generator-based one costs twice as much)."""
-
-    __slots__ = ("_app", "_children", "_started", "_token")
-
-    def __init__(self, app: str, children: tuple[Histogram, Counter, Counter]) -> None:
-        self._app = app
-        self._children = children
-
-    def __enter__(self) -> None:
-        self._token = APP_ID.set(self._app)
-        self._started = time.perf_counter()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        elapsed = time.perf_counter() - self._started
-        APP_ID.reset(self._token)
-        duration, succeeded, errored = self._children
-        duration.observe(elapsed)
-        (succeeded if exc_type is None else errored).inc()
