@@ -185,3 +185,24 @@ async def test_keepalive_pings(engine: MongoDBEngine, serve: Serve) -> None:
     async with connect(f"{base}/ws") as client:
         message = json.loads(await asyncio.wait_for(client.recv(), 2))
         assert message == {"type": "ping"}
+
+
+async def test_websocket_connections_are_counted(engine: MongoDBEngine, serve: Serve) -> None:
+    app = FastAPI()
+    engine.attach(app)
+    await engine.register_app(ws_manifest("alpha"))
+    base = await serve(app)
+    async with connect(f"{base}/ws") as refused:
+        assert await closed_with(refused) == 1008
+    token = await login(engine, "alpha")
+    async with connect(f"{base}/ws?token={token}"):
+        await asyncio.sleep(0.05)
+        metrics = engine.get_metrics()
+        assert {"labels": {"app": "alpha"}, "value": 1.0} in metrics[
+            "mdb_engine_websocket_connections_open"
+        ]
+    attempts = {
+        entry["labels"]["outcome"]: entry["value"]
+        for entry in engine.get_metrics()["mdb_engine_websocket_connection_attempts_total"]
+    }
+    assert attempts == {"accepted": 1.0, "refused": 1.0}
