@@ -676,3 +676,11 @@ observe_coroutine_methods(
     ScopedCollection,
     ScopedCollection._ScopedCollection__observed_by,  # type: ignore[attr-defined]
 )
+# A find runs when its cursor is read: to_list (one call for all the documents) is timed as
+# "find". Reading document by document (async for, next) is not: a timed block per document
+# would cost more than it tells.
+observe_coroutine_methods(
+    ScopedCursor,
+    lambda cursor: cursor._ScopedCursor__collection._ScopedCollection__observed_by(),
+    {"to_list": "find", "distinct": "distinct", "explain": "explain"},
+)

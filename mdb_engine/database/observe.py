@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -20,13 +20,23 @@ def no_observer(app: str, collection: str, operation: str) -> AbstractContextMan
     return nullcontext()
 
 
-def observe_coroutine_methods(cls: type, observer_of: Callable[[Any], tuple[Any, ...]]) -> None:
-    """Wrap every public ``async def`` of ``cls`` so that it runs inside the instance's
-    observer. ``observer_of(instance)`` returns ``(observer, app, collection)``."""
+def observe_coroutine_methods(
+    cls: type,
+    observer_of: Callable[[Any], tuple[Any, ...]],
+    operations: Mapping[str, str] | None = None,
+) -> None:
+    """Wrap the public ``async def`` methods of ``cls`` so that they run inside the instance's
+    observer; ``observer_of(instance)`` returns ``(observer, app, collection)``.
+
+    ``operations`` (method -> operation name) limits the wrapping to those methods.
+    """
     for name, method in list(vars(cls).items()):
         if name.startswith("_") or not inspect.iscoroutinefunction(method):
             continue
-        setattr(cls, name, _observed(name, method, observer_of))
+        if operations is not None and name not in operations:
+            continue
+        operation = operations[name] if operations is not None else name
+        setattr(cls, name, _observed(operation, method, observer_of))
 
 
 def _observed(

@@ -148,3 +148,19 @@ async def test_the_manifest_decides_the_endpoints(engine: MongoDBEngine) -> None
         assert (await client.get("/metrics")).status_code == 404
         assert (await client.get("/health")).status_code == 404
         assert (await client.get("/ready")).status_code == 404
+
+
+async def test_a_find_is_timed_when_its_cursor_is_read(engine: MongoDBEngine) -> None:
+    await engine.register_app({"schema_version": "2.0", "slug": "shop", "name": "Shop"})
+    tasks = engine.get_scoped_db("shop").tasks
+    await tasks.insert_many([{"n": n} for n in range(5)])
+    assert len(await tasks.find({}).to_list()) == 5
+    assert sorted(await tasks.find({}).distinct("n")) == [0, 1, 2, 3, 4]
+    counts = {
+        entry["labels"]["operation"]: entry["value"]
+        for entry in engine.get_metrics()["mdb_engine_operations_total"]
+        if entry["labels"]["outcome"] == "ok"
+    }
+    assert counts["find"] == 1
+    assert counts["distinct"] == 1
+    assert counts["insert_many"] == 1
