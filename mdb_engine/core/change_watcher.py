@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 NO_CHANGE_STREAM_CODES = frozenset({40573, 40324})
 RETRY_FIRST_DELAY = 0.5
 RETRY_MAX_DELAY = 30.0
+CLOSE_TIMEOUT = 5.0
 
 OpenStream = Callable[[], Awaitable[AsyncChangeStream[Mapping[str, Any]]]]
 
@@ -67,8 +68,13 @@ class ChangeWatcher:
         self.is_live = False
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Bounded: a task stuck in the driver must not hang the engine's shutdown.
+            done, pending = await asyncio.wait([task], timeout=CLOSE_TIMEOUT)
+            for finished in done:
+                if not finished.cancelled():
+                    finished.exception()  # retrieved, so that asyncio does not report it
+            if pending:
+                logger.warning("%s: the watcher task did not stop in time", self.name)
 
     async def _watch(self) -> None:
         delay = RETRY_FIRST_DELAY

@@ -37,6 +37,7 @@ _NO_CHANGE_STREAM_CODES = frozenset({40573, 40324})
 # Delays (seconds) between attempts after a failed watch or reload: doubled up to the maximum.
 RETRY_FIRST_DELAY = 1.0
 RETRY_MAX_DELAY = 30.0
+CLOSE_TIMEOUT = 5.0
 # The enforcer methods that change only the rules in memory, by (ptype, is_added).
 _MEMORY_UPDATES = {
     ("p", True): "add_named_policy",
@@ -190,7 +191,15 @@ class CasbinProvider:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            # Bounded: a task stuck in the driver (seen once, not understood yet) must not
+            # hang the engine's shutdown.
+            done, pending = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved: a task that failed was already logged
+            for task in pending:
+                logger.warning("the Casbin watcher task %r did not stop in time", task.get_name())
 
     # -- internals ---------------------------------------------------------------------------
 
