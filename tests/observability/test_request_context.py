@@ -21,26 +21,9 @@ from mdb_engine.observability.logging import (
     remove_log_handler,
 )
 from mdb_engine.observability.middleware import RequestContextMiddleware
+from tests.observability.conftest import CollectingHandler
 
 REQUESTS_PER_APP = 50
-
-
-class CollectingHandler(logging.Handler):
-    """Keeps every record it handles and the line its formatter made of it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-        self.lines.append(self.format(record))
-
-
-@pytest.fixture
-def settings() -> AppLogSettings:
-    return AppLogSettings()
 
 
 @pytest.fixture
