@@ -14,12 +14,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from mdb_engine.core.manifest import AppManifest
 from mdb_engine.core.manifest.models import WebSocketEndpoint
 from mdb_engine.errors import ManifestError, ManifestProblem
+from mdb_engine.observability.logging import RedactingFilter
 from mdb_engine.routing.bus import BROADCASTS_COLLECTION, BroadcastBus
 from mdb_engine.routing.connection import CLOSE_POLICY_VIOLATION, Connection
 from mdb_engine.routing.live_queries import LiveQueries
 from mdb_engine.routing.manager import ConnectionManager
 from mdb_engine.routing.messages import encode_message
-from mdb_engine.routing.ws_auth import RedactTokenFilter, admit
+from mdb_engine.routing.ws_auth import admit
 
 if TYPE_CHECKING:
     from mdb_engine.core.engine import MongoDBEngine
@@ -200,7 +201,8 @@ class Realtime:
 
 
 def _redact_uvicorn_tokens() -> None:
+    # uvicorn logs each WebSocket's path with its query string, where a token may travel.
     for name in _UVICORN_LOGGERS:
         target = logging.getLogger(name)
-        if not any(isinstance(existing, RedactTokenFilter) for existing in target.filters):
-            target.addFilter(RedactTokenFilter())
+        if not any(isinstance(existing, RedactingFilter) for existing in target.filters):
+            target.addFilter(RedactingFilter())

@@ -3,13 +3,11 @@
 The access token comes, in this order, from the ``Authorization: Bearer`` header, the app's
 access cookie, a ``bearer.<token>`` subprotocol (browsers cannot set headers on a WebSocket:
 offer ``["mdb-engine", "bearer.<token>"]`` and the server picks ``mdb-engine``), or a
-``token`` query parameter (kept out of uvicorn's logs by :class:`RedactTokenFilter`).
+``token`` query parameter (masked in uvicorn's log lines by the engine's ``RedactingFilter``).
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,14 +24,12 @@ if TYPE_CHECKING:
 __all__ = [
     "BEARER_SUBPROTOCOL_PREFIX",
     "SUBPROTOCOL",
-    "RedactTokenFilter",
     "WebSocketAdmission",
     "admit",
 ]
 
 SUBPROTOCOL = "mdb-engine"
 BEARER_SUBPROTOCOL_PREFIX = "bearer."
-_QUERY_TOKEN = re.compile(r"([?&](?:token|access_token)=)[^&\s\"']+")
 
 
 @dataclass(frozen=True)
@@ -87,19 +83,3 @@ def _subprotocol_token(offered: list[str]) -> str | None:
         if protocol.startswith(BEARER_SUBPROTOCOL_PREFIX):
             return protocol[len(BEARER_SUBPROTOCOL_PREFIX) :] or None
     return None
-
-
-class RedactTokenFilter(logging.Filter):
-    """Replaces ``token=...`` in query strings of log lines (uvicorn logs WebSocket paths)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Redact, never drop."""
-        if record.args:
-            args = record.args if isinstance(record.args, tuple) else (record.args,)
-            record.args = tuple(
-                _QUERY_TOKEN.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
-                for arg in args
-            )
-        if isinstance(record.msg, str):
-            record.msg = _QUERY_TOKEN.sub(r"\1[redacted]", record.msg)
-        return True

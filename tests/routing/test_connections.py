@@ -153,7 +153,7 @@ async def test_the_query_token_is_not_logged(
         uvicorn_log.setLevel(previous)
     accepted = [r.getMessage() for r in records if "[accepted]" in r.getMessage()]
     assert accepted, "uvicorn logged no WebSocket line to check"
-    assert "token=[redacted]" in accepted[0]
+    assert "token=[REDACTED]" in accepted[0]
     assert all(token not in r.getMessage() for r in records)
 
 
