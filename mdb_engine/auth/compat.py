@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from starlette.requests import HTTPConnection
 
 from mdb_engine.auth.app_state import engine_from_request
 from mdb_engine.auth.dependencies import unauthorized
 from mdb_engine.auth.transport import access_token_from
-from mdb_engine.auth.users import public_user
+from mdb_engine.auth.users import find_user
 from mdb_engine.database import ScopedDatabase
 from mdb_engine.errors import InvalidToken
 
@@ -55,11 +53,5 @@ async def _fresh_user(
     db: ScopedDatabase, users_config: Any, claims_user: dict[str, Any]
 ) -> dict[str, Any] | None:
     collection = users_config.collection if users_config is not None else "users"
-    try:
-        key = ObjectId(claims_user["user_id"])
-    except (InvalidId, TypeError):
-        return None
-    document = await db[collection].find_one({"_id": key}, {"password_hash": 0})
-    if document is None:
-        return None
-    return {**public_user(document), "session_id": claims_user["session_id"]}
+    user = await find_user(db[collection], claims_user["user_id"])
+    return {**user, "session_id": claims_user["session_id"]} if user else None

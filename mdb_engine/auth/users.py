@@ -20,6 +20,7 @@ __all__ = [
     "UserAlreadyExists",
     "UserStore",
     "WeakPassword",
+    "find_user",
     "normalize_email",
     "public_user",
 ]
@@ -136,9 +137,14 @@ class UserStore:
 
     async def get(self, user_id: str) -> dict[str, Any] | None:
         """The user with that id, or ``None``."""
-        try:
-            key = ObjectId(user_id)
-        except (InvalidId, TypeError):
-            return None
-        document = await self._collection.find_one({"_id": key}, {"password_hash": 0})
-        return public_user(document) if document else None
+        return await find_user(self._collection, user_id)
+
+
+async def find_user(collection: ScopedCollection, user_id: str) -> dict[str, Any] | None:
+    """The user with that id in an app's users collection, or ``None``."""
+    try:
+        key = ObjectId(user_id)
+    except (InvalidId, TypeError):
+        return None
+    document = await collection.find_one({"_id": key}, {"password_hash": 0})
+    return public_user(document) if document else None

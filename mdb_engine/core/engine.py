@@ -432,10 +432,7 @@ class MongoDBEngine:
         """Serve this engine's apps from the FastAPI ``app``: the helpers find the engine on
         ``app.state``, and every registered app's manifest WebSocket endpoints become routes
         of ``app`` (now and whenever an app is registered)."""
-        attach_engine(app, self)
-        if not any(known is app for known in self._attached):
-            self._attached.append(app)
-            install_middleware(app, Middleware(RequestContextMiddleware))
+        self._remember_app(app)
         for registered in self._apps.values():
             if registered.is_active:
                 self._serve_manifest(app, registered.manifest)
@@ -482,10 +479,14 @@ class MongoDBEngine:
         registered = self._apps.get(slug)
         if registered is None:
             raise AppNotRegistered(slug)
+        self._remember_app(app)
+        return self._realtime.register_routes(app, registered.manifest)
+
+    def _remember_app(self, app: Any) -> None:
         attach_engine(app, self)
         if not any(known is app for known in self._attached):
             self._attached.append(app)
-        return self._realtime.register_routes(app, registered.manifest)
+            install_middleware(app, Middleware(RequestContextMiddleware))
 
     async def broadcast_to_app(self, slug: str, message: Any, user_id: str | None = None) -> int:
         """Send ``message`` to every WebSocket client of app ``slug`` (or of one user) in

@@ -65,11 +65,6 @@ class Connection:
         self._on_closed = on_closed
         self._closer: asyncio.Task[None] | None = None
 
-    @property
-    def is_open(self) -> bool:
-        """Whether messages are still being sent to the client."""
-        return not self._closing
-
     def start(self) -> None:
         """Start the sender (and the pinger); the connection must be accepted."""
         loop = asyncio.get_running_loop()
