@@ -132,7 +132,9 @@ class MongoDBEngine:
             record_event=self._metrics.auth_event,
         )
         self._realtime = Realtime(self)
-        self._attached: list[Any] = []  # FastAPI apps whose routes follow the registry
+        # FastAPI apps whose routes follow the registry, each with the one app slug it
+        # serves (None: every app).
+        self._attached: list[tuple[Any, str | None]] = []
         self._lock = asyncio.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -297,8 +299,9 @@ class MongoDBEngine:
             await seed_initial_data(database, scoped, manifest.initial_data)
         await self._auth.apply(manifest)
         self._apply_logging(manifest)
-        for app in self._attached:
-            self._serve_manifest(app, manifest)
+        for app, served in self._attached:
+            if served in (None, manifest.slug):
+                self._serve_manifest(app, manifest)
         pending = [name for name in _NOT_YET_APPLIED if getattr(manifest, name)]
         if pending:
             logger.warning(
@@ -330,7 +333,7 @@ class MongoDBEngine:
             self._scoped.pop(slug, None)
             await self._auth.forget(slug)
             self._log_settings.remove(slug)
-            for app in self._attached:
+            for app, _ in self._attached:
                 self._realtime.remove_routes(app, slug)
         if not (was_persisted or was_known):
             raise AppNotRegistered(slug)
@@ -428,13 +431,14 @@ class MongoDBEngine:
 
     # -- FastAPI and realtime ------------------------------------------------------------------
 
-    def attach(self, app: Any) -> None:
+    def attach(self, app: Any, slug: str | None = None) -> None:
         """Serve this engine's apps from the FastAPI ``app``: the helpers find the engine on
         ``app.state``, and every registered app's manifest WebSocket endpoints become routes
-        of ``app`` (now and whenever an app is registered)."""
-        self._remember_app(app)
+        of ``app`` (now and whenever an app is registered). With ``slug``, ``app`` serves
+        that one app only (a sub-application mounted per app); the first call decides."""
+        served = self._remember_app(app, slug)
         for registered in self._apps.values():
-            if registered.is_active:
+            if registered.is_active and served in (None, registered.slug):
                 self._serve_manifest(app, registered.manifest)
 
     def _apply_logging(self, manifest: AppManifest) -> None:
@@ -482,11 +486,15 @@ class MongoDBEngine:
         self._remember_app(app)
         return self._realtime.register_routes(app, registered.manifest)
 
-    def _remember_app(self, app: Any) -> None:
+    def _remember_app(self, app: Any, slug: str | None = None) -> str | None:
+        """Remember ``app`` (once); the slug it serves, None for every app."""
         attach_engine(app, self)
-        if not any(known is app for known in self._attached):
-            self._attached.append(app)
-            install_middleware(app, Middleware(RequestContextMiddleware))
+        for known, served in self._attached:
+            if known is app:
+                return served
+        self._attached.append((app, slug))
+        install_middleware(app, Middleware(RequestContextMiddleware, app_id=slug))
+        return slug
 
     async def broadcast_to_app(self, slug: str, message: Any, user_id: str | None = None) -> int:
         """Send ``message`` to every WebSocket client of app ``slug`` (or of one user) in
