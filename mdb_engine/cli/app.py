@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mdb_engine._version import __version__
-from mdb_engine.cli import index_commands, manifest_commands, server_commands
+from mdb_engine.cli import host_commands, index_commands, manifest_commands, server_commands
 
 __all__ = ["app", "main"]
 
@@ -21,6 +21,8 @@ app.command("validate")(manifest_commands.validate)
 app.command("schema")(manifest_commands.schema)
 app.command("mongod")(server_commands.mongod)
 app.command("run")(server_commands.run)
+app.command("serve")(host_commands.serve)
+app.command("new")(host_commands.new)
 app.add_typer(index_commands.app)
 
 
