@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import pytest
 from pymongo import MongoClient
 
-CLI = [sys.executable, "-m", "mdb_engine.cli"]
+from tests.cli.processes import CLI, free_port, get_json, read_line_with, stop
 
 APP = """
 import os
@@ -42,37 +36,6 @@ async def where():
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def read_line_with(stream: IO[str], needle: str, process: subprocess.Popen[str]) -> str:
-    deadline = time.monotonic() + 90
-    seen = []
-    while time.monotonic() < deadline:
-        line = stream.readline()
-        if not line and process.poll() is not None:
-            break
-        seen.append(line)
-        if needle in line:
-            return line
-    raise AssertionError(f"{needle!r} never printed; output:\n{''.join(seen)}")
-
-
-def get_json(url: str) -> Any:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return json.load(response)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
-
-
 def mongod_gone(pid: int) -> bool:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -92,21 +55,6 @@ def server_pid(uri: str) -> int:
         return int(client.admin.command("serverStatus")["pid"])
     finally:
         client.close()
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
-
-
-@pytest.fixture
-def process_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MDB_ENGINE_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def test_mongod_command_runs_until_terminated(tmp_path: Path, process_env: dict[str, str]) -> None:
