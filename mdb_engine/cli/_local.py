@@ -83,12 +83,15 @@ def mongo_uri_or_local(mongo_uri: str | None, data_dir: Path = DEFAULT_DATA_DIR)
     if running is not None:
         yield running
         return
+    started = False
     try:
         with local_mongod(data_dir=data_dir) as server:
+            started = True
             typer.echo(f"Started a local MongoDB at {server.uri} (data in {data_dir.parent}/)")
             yield server.uri
     finally:
-        typer.echo("Local MongoDB stopped.")
+        if started:
+            typer.echo("Local MongoDB stopped.")
 
 
 def _running_local_uri(uri_file: Path) -> str | None:
