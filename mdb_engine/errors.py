@@ -16,8 +16,12 @@ __all__ = [
     "AuthError",
     "ConfigurationError",
     "DatabaseUnavailable",
+    "DumpError",
     "EmbeddedMongoError",
+    "EmbeddingError",
     "EngineNotInitialized",
+    "GraduationError",
+    "ImportConflict",
     "IndexConflict",
     "IndexManagementError",
     "InvalidToken",
@@ -59,6 +63,10 @@ class DatabaseUnavailable(MDBEngineError, ConnectionError):
 
 class EngineNotInitialized(MDBEngineError, RuntimeError):
     """The engine was used before ``await engine.initialize()`` or after ``shutdown()``."""
+
+
+class EmbeddingError(MDBEngineError):
+    """An embedding provider failed, refused the request or answered something unusable."""
 
 
 @dataclass(frozen=True)
@@ -171,3 +179,21 @@ class MongodNotFound(EmbeddedMongoError, FileNotFoundError):
 
 class MongodStartError(EmbeddedMongoError):
     """A mongod process was found but did not start or did not become primary in time."""
+
+
+class GraduationError(MDBEngineError):
+    """An app could not be exported to, or imported from, a mongodump directory."""
+
+
+class DumpError(GraduationError, ValueError):
+    """A dump directory is damaged or not in mongodump's layout; nothing was imported."""
+
+    def __init__(self, path: str, problem: str, hint: str | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        self.hint = hint
+        super().__init__(f"{path}: {problem}" + (f" ({hint})" if hint else ""))
+
+
+class ImportConflict(GraduationError):
+    """The import target already holds data or the app; nothing was changed."""
