@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 
 from mdb_engine._version import __version__
-from mdb_engine.cli import host_commands, index_commands, manifest_commands, server_commands
+from mdb_engine.cli import (
+    admin_commands,
+    graduation_commands,
+    host_commands,
+    index_commands,
+    manifest_commands,
+    server_commands,
+)
 
 __all__ = ["app", "main"]
 
@@ -23,7 +30,10 @@ app.command("mongod")(server_commands.mongod)
 app.command("run")(server_commands.run)
 app.command("serve")(host_commands.serve)
 app.command("new")(host_commands.new)
+app.command("export")(graduation_commands.export)
+app.command("import")(graduation_commands.import_dump)
 app.add_typer(index_commands.app)
+app.add_typer(admin_commands.app)
 
 
 def _show_version(value: bool) -> None:

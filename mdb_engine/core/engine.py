@@ -45,6 +45,7 @@ from mdb_engine.errors import (
 )
 from mdb_engine.indexes import IndexPlan, IndexSyncResult, OnConflict, plan_indexes, sync_indexes
 from mdb_engine.observability.endpoints import mount_observability
+from mdb_engine.observability.error_log import ErrorLog, is_error_log_handler
 from mdb_engine.observability.health import check_readiness
 from mdb_engine.observability.logging import (
     AppLogSettings,
@@ -124,6 +125,7 @@ class MongoDBEngine:
         self._metrics = EngineMetrics()
         self._log_settings = AppLogSettings()
         self._log_handler: logging.Handler | None = None
+        self._error_log = ErrorLog(self.system_collection, lambda slug: slug in self._apps)
         self._auth = EngineAuth(
             self.system_collection,
             self.get_scoped_db,
@@ -178,6 +180,7 @@ class MongoDBEngine:
                 "MDB_ENGINE_MONGO_URI to a reachable server."
             ) from None
         self._client = client
+        self._error_log.start()
         track_engine(self)
         logger.info("connected to MongoDB at %s, database %r", self.mongo_uri, settings.db_name)
 
@@ -189,6 +192,7 @@ class MongoDBEngine:
             self._log_handler = None
         await self._realtime.close()
         await self._auth.close()
+        await self._error_log.close()  # stores what is queued while the client is open
         client, self._client = self._client, None
         self._apps.clear()
         self._scoped.clear()
@@ -452,7 +456,9 @@ class MongoDBEngine:
             self._log_handler = install_log_handler(self._log_settings)
         level = required_logger_level(self._log_settings)
         root = logging.getLogger()
-        if level is not None and root.handlers == [self._log_handler]:
+        # Error logs store records and print nothing: they do not count as configured logging.
+        printing = [handler for handler in root.handlers if not is_error_log_handler(handler)]
+        if level is not None and printing == [self._log_handler]:
             root.setLevel(level)  # logging is not configured otherwise: follow the manifest
         elif level is not None:
             logger.warning(
@@ -522,6 +528,11 @@ class MongoDBEngine:
     def metrics(self) -> EngineMetrics:
         """This engine's metrics (its own Prometheus registry)."""
         return self._metrics
+
+    @property
+    def error_log(self) -> ErrorLog:
+        """Recent ERROR records of this engine's apps, shared by every engine process."""
+        return self._error_log
 
     def get_metrics(self) -> dict[str, Any]:
         """The metrics as plain data: ``{metric name: [{"labels": {...}, "value": v}]}``."""

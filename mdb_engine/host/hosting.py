@@ -24,6 +24,7 @@ from mdb_engine.auth.setup import setup_auth_from_manifest
 from mdb_engine.core.engine import MongoDBEngine
 from mdb_engine.core.manifest import AppManifest
 from mdb_engine.errors import MDBEngineError
+from mdb_engine.host.admin import create_admin_app
 from mdb_engine.host.dependencies import set_app_slug
 from mdb_engine.host.discovery import AppFolder, discover_app_folders
 from mdb_engine.host.loading import load_app_code
@@ -163,8 +164,6 @@ def create_host_app(
         return JSONResponse({"apps": host_apps.index()})
 
     if admin:
-        from mdb_engine.host.admin import create_admin_app
-
         host.mount("/admin", create_admin_app(engine, load_errors=lambda: host_apps.load_errors))
     return host
 

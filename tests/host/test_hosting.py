@@ -199,3 +199,24 @@ def test_a_missing_apps_folder_is_a_clear_error(tmp_path: Path, missing: str) ->
     (tmp_path / "file.txt").write_text("not a folder")
     with pytest.raises(ConfigurationError, match="does not exist or is not a folder"):
         discover_app_folders(tmp_path / missing)
+
+
+async def test_the_host_serves_the_admin_console_with_its_failed_apps(
+    garden: Path, host: Host
+) -> None:
+    from mdb_engine.host.admin import AdminAccounts
+    from tests.host.admin.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, log_in
+
+    broken = garden / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text('{"schema_version": "2.0", "slug": "Bad Slug"}')
+    app, client = await host(garden, admin=True)
+    assert (await client.get("/admin/")).status_code in (302, 303)
+    await AdminAccounts(app.state.mdb_host.engine).create(ADMIN_EMAIL, ADMIN_PASSWORD)
+    logged_in = await log_in(client)
+    assert logged_in.status_code in (302, 303), logged_in.text
+    apps_page = (await client.get("/admin/")).text
+    assert "board" in apps_page
+    assert "notes" in apps_page
+    assert "broken" in apps_page  # the folder that failed to load, with its error
+    assert "failed" in apps_page.lower()
