@@ -20,6 +20,7 @@ __all__ = [
     "UserAlreadyExists",
     "UserStore",
     "WeakPassword",
+    "find_by_password",
     "find_user",
     "normalize_email",
     "public_user",
@@ -120,20 +121,8 @@ class UserStore:
 
     async def authenticate(self, email: str, password: str) -> dict[str, Any] | None:
         """The user if the password is right, else ``None`` (in about the same time)."""
-        if len(password) > MAX_PASSWORD_LENGTH:
-            return None
-        document = await self._collection.find_one({"email": normalize_email(email)})
-        if document is None:
-            await self._hasher.verify_nobody(password)
-            return None
-        matches, new_hash = await self._hasher.verify(password, document["password_hash"])
-        if not matches:
-            return None
-        if new_hash is not None:  # the hashing parameters were raised since it was stored
-            await self._collection.update_one(
-                {"_id": document["_id"]}, {"$set": {"password_hash": new_hash}}
-            )
-        return public_user(document)
+        document = await find_by_password(self._collection, self._hasher, email, password)
+        return None if document is None else public_user(document)
 
     async def get(self, user_id: str) -> dict[str, Any] | None:
         """The user with that id, or ``None``."""
@@ -148,3 +137,25 @@ async def find_user(collection: ScopedCollection, user_id: str) -> dict[str, Any
         return None
     document = await collection.find_one({"_id": key}, {"password_hash": 0})
     return public_user(document) if document else None
+
+
+async def find_by_password(
+    collection: Any, hasher: PasswordHasher, email: str, password: str
+) -> Mapping[str, Any] | None:
+    """The document of ``email`` in ``collection`` (scoped or not) when ``password`` matches
+    its ``password_hash``, else ``None``, in about the same time either way. An outdated
+    hash is replaced by one with the current parameters."""
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return None
+    document: Mapping[str, Any] | None = await collection.find_one(
+        {"email": normalize_email(email)}
+    )
+    if document is None:
+        await hasher.verify_nobody(password)
+        return None
+    matches, new_hash = await hasher.verify(password, document["password_hash"])
+    if not matches:
+        return None
+    if new_hash is not None:  # the hashing parameters were raised since it was stored
+        await collection.update_one({"_id": document["_id"]}, {"$set": {"password_hash": new_hash}})
+    return document

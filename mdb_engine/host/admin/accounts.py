@@ -16,7 +16,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from mdb_engine.auth.passwords import PasswordHasher
-from mdb_engine.auth.users import MAX_PASSWORD_LENGTH, WeakPassword, normalize_email
+from mdb_engine.auth.users import (
+    MAX_PASSWORD_LENGTH,
+    WeakPassword,
+    find_by_password,
+    normalize_email,
+)
 from mdb_engine.errors import AuthError
 
 if TYPE_CHECKING:
@@ -86,21 +91,9 @@ class AdminAccounts:
 
     async def authenticate(self, email: str, password: str) -> AdminAccount | None:
         """The account if the password is right, else ``None`` (in about the same time)."""
-        if len(password) > MAX_PASSWORD_LENGTH:
-            return None
         collection = await self._collection()
-        document = await collection.find_one({"email": normalize_email(email)})
-        if document is None:
-            await self._hasher.verify_nobody(password)
-            return None
-        matches, new_hash = await self._hasher.verify(password, document["password_hash"])
-        if not matches:
-            return None
-        if new_hash is not None:  # the hashing parameters were raised since it was stored
-            await collection.update_one(
-                {"_id": document["_id"]}, {"$set": {"password_hash": new_hash}}
-            )
-        return _account(document)
+        document = await find_by_password(collection, self._hasher, email, password)
+        return None if document is None else _account(document)
 
     async def list_accounts(self) -> list[AdminAccount]:
         """Every account, by email."""
