@@ -33,9 +33,7 @@ async def test_each_app_stores_and_finds_its_own_chunks(
     assert [hit["source_id"] for hit in found] == ["guide"]
     assert all(hit["app_id"] == "docs" for hit in found)
     assert "embedding" not in found[0]
-    assert [hit["source_id"] for hit in await notes.search("MongoDB documents", k=5)] == [
-        "diary"
-    ]
+    assert [hit["source_id"] for hit in await notes.search("MongoDB documents", k=5)] == ["diary"]
     stored = await engine.get_scoped_db("docs").passages.count_documents({})
     assert stored == 1
 
