@@ -21,6 +21,7 @@ __all__ = [
     "MemoryHit",
     "MemoryStore",
     "check_filters",
+    "check_limit",
     "check_user_id",
     "messages_to_texts",
 ]
@@ -131,6 +132,13 @@ def check_user_id(user_id: object) -> str:
             "to one user, and there is no way to address every user's memories at once"
         )
     return user_id
+
+
+def check_limit(limit: object) -> int:
+    """``limit`` if it is a positive integer (``search`` and ``get_all`` take at least one)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a positive integer, not {limit!r}")
+    return limit
 
 
 def check_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from mdb_engine.memory.base import (
     Memory,
     MemoryHit,
     check_filters,
+    check_limit,
     check_user_id,
     messages_to_texts,
 )
@@ -123,7 +124,7 @@ class MemoryService:
     async def get_all(self, *, user_id: str, limit: int = 100) -> list[Memory]:
         """The newest ``limit`` memories of ``user_id``, newest first."""
         user_id = check_user_id(user_id)
-        _check_limit(limit)
+        check_limit(limit)
         cursor = (
             self._collection()
             .find({"user_id": user_id}, _SEARCH_PROJECTION)
@@ -248,8 +249,3 @@ def _memory(document: Mapping[str, Any]) -> Memory:
 
 def _hit(document: Mapping[str, Any]) -> MemoryHit:
     return MemoryHit(**_fields(document), score=float(document.get("score", 0.0)))
-
-
-def _check_limit(limit: int) -> None:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit must be a positive integer, not {limit!r}")
