@@ -17,15 +17,26 @@ in interleaved rounds (a new random query each round, the order rotated):
 Printed: the median time of each contender and its ratio to ``client``, and which exact path
 is faster at each size. No target: the numbers locate the crossovers (docs/embeddings.md).
 
+With ``--link-mbit 1000,300,100,30`` the script instead times the two exact paths through a
+bandwidth-limited link (``benchmarks/_throttled_link.py``, a proxy in its own process, with
+``--link-latency-ms`` added each way), once per bandwidth, after the same comparison made
+directly and through the link without a limit. The baseline is then ``numpy``: printed are the
+medians of both paths and ``database / numpy`` at each bandwidth, the bytes the server sends
+per query on each path, and the bandwidth below which the database path is faster. The link
+connects to the first host of the URI with ``directConnection=true`` (no TLS, no credentials:
+meant for a local server).
+
 Usage: ``python benchmarks/vector_search.py [--sizes 10000,100000] [--rounds R] [--k K]
-[--uri URI] [--json]``. Without ``--uri`` a local mongod (1 GB cache) is started in a
-temporary directory; with it, a fresh database is used and dropped.
+[--link-mbit M1,M2,... [--link-latency-ms L]] [--uri URI] [--json]``. Without ``--uri`` a
+local mongod (1 GB cache) is started in a temporary directory; with it, a fresh database is
+used and dropped.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -33,22 +44,27 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.errors import OperationFailure
 from pymongo.operations import SearchIndexModel
+from pymongo.uri_parser import parse_uri
 
 from mdb_engine import MongoDBEngine, ScopedCollection, __version__
 from mdb_engine.embeddings import vector_search
 from mdb_engine.indexes.search import SEARCH_UNSUPPORTED_CODES
 
-__all__ = ["CONTENDERS", "main", "render"]
+__all__ = ["CONTENDERS", "main", "measure", "measure_link", "render", "throttled_link"]
 
 APP = "bench"
+MANIFEST = {"schema_version": "2.0", "slug": APP, "name": "Bench"}
+LINK_SCRIPT = Path(__file__).resolve().with_name("_throttled_link.py")
+LINK_START_TIMEOUT = 30.0
 DIMENSIONS = 384
 TEXT_LENGTH = 500
 INDEX_NAME = "bench_vectors"
@@ -189,7 +205,7 @@ async def measure(uri: str, sizes: Sequence[int], rounds: int, k: int) -> dict[s
     client: Client = AsyncMongoClient(uri)
     try:
         async with MongoDBEngine(uri, database) as engine:
-            await engine.register_app({"schema_version": "2.0", "slug": APP, "name": "Bench"})
+            await engine.register_app(MANIFEST)
             results = [
                 await measure_size(engine, client, database, size, rounds, k) for size in sizes
             ]
@@ -197,6 +213,180 @@ async def measure(uri: str, sizes: Sequence[int], rounds: int, k: int) -> dict[s
         await client.drop_database(database)
         await client.close()
     return {"dimensions": DIMENSIONS, "k": k, "rounds": rounds, "sizes": results}
+
+
+@contextlib.asynccontextmanager
+async def throttled_link(
+    host: str, port: int, mbit: float | None, latency_ms: float
+) -> AsyncIterator[str]:
+    """The URI of ``host:port`` through a link of ``mbit`` Mbit/s (``None``: no limit)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(LINK_SCRIPT),
+        "--upstream",
+        f"{host}:{port}",
+        "--link-mbit",
+        str(mbit or 0),
+        "--link-latency-ms",
+        str(latency_ms),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), LINK_START_TIMEOUT)
+        if not line.startswith(b"port "):
+            raise RuntimeError(f"the throttled link did not start: {line!r}")
+        yield f"mongodb://127.0.0.1:{int(line.split()[1])}/?directConnection=true"
+    finally:
+        process.stdin.close()  # the link stops when its standard input closes
+        try:
+            await asyncio.wait_for(process.wait(), 10.0)
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
+            process.kill()
+            await process.wait()
+
+
+async def _time_exact(
+    collection: ScopedCollection, rounds: int, k: int, seed: int, *, warm_up: bool
+) -> dict[str, Any]:
+    """Medians of the two exact paths on the same ``rounds`` queries (order rotated)."""
+
+    async def ids(method: Literal["numpy", "database"], query: np.ndarray) -> list[Any]:
+        results = await vector_search(collection, query.tolist(), k, method=method)
+        return [result["_id"] for result in results]
+
+    names: tuple[Literal["numpy", "database"], ...] = ("numpy", "database")
+    times: dict[str, list[float]] = {name: [] for name in names}
+    agree = True
+    rng = np.random.default_rng(seed)
+    for round_number in range(rounds + 1):  # round 0 warms up (its query drawn either way)
+        query = rng.standard_normal(DIMENSIONS)
+        query /= np.linalg.norm(query)
+        if not (round_number or warm_up):
+            continue
+        found: dict[str, list[Any]] = {}
+        for position in range(len(names)):
+            name = names[(round_number + position) % len(names)]
+            started = time.perf_counter()
+            found[name] = await ids(name, query)
+            if round_number:
+                times[name].append(time.perf_counter() - started)
+        agree = agree and found["numpy"] == found["database"]
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    return {
+        "median_seconds": medians,
+        "database_over_numpy": medians["database"] / medians["numpy"],
+        "exact_paths_agree": agree,
+    }
+
+
+async def _bytes_out(client: Client) -> int:
+    status = await client.admin.command(
+        {"serverStatus": 1, **dict.fromkeys(("metrics", "wiredTiger", "locks", "repl"), 0)}
+    )
+    return int(status["network"]["bytesOut"])
+
+
+async def _server_bytes_per_query(
+    client: Client, collection: ScopedCollection, k: int
+) -> dict[str, int]:
+    """What the server sends for one query on each exact path (``serverStatus`` bytesOut)."""
+    query = [1.0 / DIMENSIONS**0.5] * DIMENSIONS
+    before = await _bytes_out(client)
+    idle = await _bytes_out(client) - before  # one serverStatus reply, subtracted below
+    sent = {}
+    for method in ("numpy", "database"):
+        start = await _bytes_out(client)
+        await vector_search(collection, query, k, method=method)
+        sent[method] = max(0, await _bytes_out(client) - start - idle)
+    return sent
+
+
+def _crossover(links: Sequence[Mapping[str, Any]]) -> float | None:
+    """The bandwidth where the two paths take the same time, interpolated in 1/bandwidth.
+
+    numpy's time is close to linear in 1/bandwidth and the database's almost constant, so
+    their difference is interpolated linearly in 1/bandwidth between the two bandwidths that
+    bracket the crossover. ``None`` when the database path is not faster at the lowest
+    bandwidth measured; the highest one when it is faster at every bandwidth.
+    """
+    limited = sorted(
+        (link for link in links if link["mbit"] is not None), key=lambda link: -link["mbit"]
+    )
+
+    def gap(link: Mapping[str, Any]) -> float:  # > 0: the database path is faster
+        medians = link["median_seconds"]
+        return float(medians["numpy"] - medians["database"])
+
+    previous: Mapping[str, Any] | None = None
+    for link in limited:
+        if gap(link) >= 0:
+            if previous is None:
+                return float(link["mbit"])
+            low, high = 1 / previous["mbit"], 1 / link["mbit"]
+            inverse = low + -gap(previous) * (high - low) / (gap(link) - gap(previous))
+            return float(1 / inverse)
+        previous = link
+    return None
+
+
+async def measure_link(
+    uri: str,
+    sizes: Sequence[int],
+    bandwidths: Sequence[float],
+    rounds: int,
+    k: int,
+    latency_ms: float = 0.0,
+) -> dict[str, Any]:
+    """The two exact paths directly, then through a link at each bandwidth, for every size."""
+    database = f"mdb_bench_{uuid.uuid4().hex[:10]}"
+    host, port = parse_uri(uri)["nodelist"][0]
+    client: Client = AsyncMongoClient(uri)
+    results = []
+    try:
+        async with MongoDBEngine(uri, database) as engine:
+            await engine.register_app(MANIFEST)
+            for size in sizes:
+                name = f"vectors_{size}"
+                collection = engine.get_scoped_db(APP).get_collection(name)
+                await _fill(collection, size, seed=size)
+                direct = await _time_exact(collection, rounds, k, size + 1, warm_up=True)
+                links = [{"link": "direct", "mbit": None, **direct}]
+                for mbit in [None, *bandwidths]:
+                    async with (
+                        throttled_link(host, port, mbit, latency_ms) as link_uri,
+                        MongoDBEngine(link_uri, database) as linked,
+                    ):
+                        await linked.register_app(MANIFEST)
+                        through = linked.get_scoped_db(APP).get_collection(name)
+                        await through.find_one({}, {"_id": 1})  # connects before timing
+                        timed = await _time_exact(through, rounds, k, size + 1, warm_up=False)
+                    label = "link, no limit" if mbit is None else f"{mbit:g} Mbit/s"
+                    links.append({"link": label, "mbit": mbit, **timed})
+                results.append(
+                    {
+                        "documents": size,
+                        "server_bytes_per_query": await _server_bytes_per_query(
+                            client, collection, k
+                        ),
+                        "links": links,
+                        "crossover_mbit": _crossover(links),
+                    }
+                )
+                await collection.drop()
+    finally:
+        await client.drop_database(database)
+        await client.close()
+    return {
+        "mode": "link",
+        "dimensions": DIMENSIONS,
+        "k": k,
+        "rounds": rounds,
+        "latency_ms": latency_ms,
+        "sizes": results,
+    }
 
 
 def _environment() -> dict[str, Any]:
@@ -209,8 +399,48 @@ def _environment() -> dict[str, Any]:
     }
 
 
+def render_link(report: Mapping[str, Any]) -> str:
+    """The report of ``--link-mbit`` as Markdown."""
+    lines = [
+        f"vector_search over a throttled link: top {report['k']} of {report['dimensions']}-"
+        f"dimension vectors, median of {report['rounds']} rounds, "
+        f"{report['latency_ms']:g} ms added each way",
+        "",
+        "| documents | link | numpy | database | database / numpy |",
+        "|---|---|---|---|---|",
+    ]
+    notes = []
+    for result in report["sizes"]:
+        for link in result["links"]:
+            medians = link["median_seconds"]
+            lines.append(
+                f"| {result['documents']:,} | {link['link']} | "
+                f"{medians['numpy'] * 1000:.1f} ms | {medians['database'] * 1000:.1f} ms | "
+                f"{link['database_over_numpy']:.2f} |"
+            )
+        sent = result["server_bytes_per_query"]
+        note = (
+            f"{result['documents']:,} documents: the server sends {sent['numpy'] / 1e6:.2f} MB "
+            f"per query to numpy, {sent['database'] / 1e3:.1f} KB to database; "
+        )
+        crossover = result["crossover_mbit"]
+        limited = [link["mbit"] for link in result["links"] if link["mbit"] is not None]
+        if crossover is None:
+            note += "the database path is not faster at any bandwidth measured"
+        elif crossover >= max(limited):
+            note += f"the database path is faster at every bandwidth measured (≤ {crossover:g})"
+        else:
+            note += f"the database path is faster below about {crossover:.0f} Mbit/s"
+        if not all(link["exact_paths_agree"] for link in result["links"]):
+            note += " (WARNING: the exact paths returned different documents)"
+        notes.append(note)
+    return "\n".join([*lines, "", *notes])
+
+
 def render(report: Mapping[str, Any]) -> str:
     """The report as Markdown."""
+    if report.get("mode") == "link":
+        return render_link(report)
     lines = [
         f"vector_search: top {report['k']} of {report['dimensions']}-dimension vectors, "
         f"median of {report['rounds']} rounds",
@@ -241,13 +471,21 @@ def render(report: Mapping[str, Any]) -> str:
     return "\n".join([*lines, "", *notes])
 
 
+async def _measure(args: argparse.Namespace, uri: str) -> dict[str, Any]:
+    if args.link_mbit:
+        return await measure_link(
+            uri, args.sizes, args.link_mbit, args.rounds, args.k, args.link_latency_ms
+        )
+    return await measure(uri, args.sizes, args.rounds, args.k)
+
+
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     if args.uri:
-        return await measure(args.uri, args.sizes, args.rounds, args.k)
+        return await _measure(args, args.uri)
     from mdb_engine.embedded import LocalMongod
 
     async with LocalMongod(cache_size_gb=1.0) as mongod:
-        return await measure(mongod.uri, args.sizes, args.rounds, args.k)
+        return await _measure(args, mongod.uri)
 
 
 def _positive(text: str) -> int:
@@ -261,6 +499,20 @@ def _sizes(text: str) -> list[int]:
     return [_positive(part) for part in text.split(",") if part.strip()]
 
 
+def _bandwidths(text: str) -> list[float]:
+    values = [float(part) for part in text.split(",") if part.strip()]
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError("bandwidths must be positive numbers of Mbit/s")
+    return values
+
+
+def _latency(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("cannot be negative")
+    return value
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command-line options."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
@@ -269,6 +521,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=_positive, default=5, help="timed rounds (default 5)")
     parser.add_argument("--k", type=_positive, default=10, help="results per query (default 10)")
+    parser.add_argument(
+        "--link-mbit",
+        type=_bandwidths,
+        help="time the exact paths through a link of these Mbit/s instead (e.g. 1000,300,100)",
+    )
+    parser.add_argument(
+        "--link-latency-ms",
+        type=_latency,
+        default=0.0,
+        help="with --link-mbit: delay added in each direction (default 0)",
+    )
     parser.add_argument("--uri", help="an existing MongoDB (default: start a local mongod)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     return parser.parse_args(argv)

@@ -46,6 +46,34 @@ def test_runs_on_a_plain_server_and_prints_the_exact_paths(
     assert "$vectorSearch not measured" in text
 
 
+def test_runs_through_a_throttled_link_and_prints_one_row_per_link(
+    benchmark: ModuleType, mongodb_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _database_names(mongodb_uri)
+    arguments = ["--sizes", "200", "--rounds", "1", "--k", "5", "--uri", mongodb_uri]
+    link = ["--link-mbit", "200", "--link-latency-ms", "0.5"]
+    assert benchmark.main([*arguments, *link, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mode"] == "link"
+    assert report["latency_ms"] == 0.5
+    [size] = report["sizes"]
+    assert size["documents"] == 200
+    assert [link["link"] for link in size["links"]] == ["direct", "link, no limit", "200 Mbit/s"]
+    assert [link["mbit"] for link in size["links"]] == [None, None, 200]
+    for row in size["links"]:
+        assert set(row["median_seconds"]) == {"numpy", "database"}
+        assert row["exact_paths_agree"] is True
+    # numpy receives every vector (~4.9 KB each), the database path only the best k.
+    assert size["server_bytes_per_query"]["numpy"] > 200 * 4000
+    assert size["server_bytes_per_query"]["database"] < 50_000
+    assert not [n for n in _database_names(mongodb_uri) - before if n.startswith("mdb_bench_")]
+    text = benchmark.render(report)
+    assert "| documents | link | numpy | database | database / numpy |" in text
+    assert "| 200 | direct |" in text
+    assert "| 200 | 200 Mbit/s |" in text
+    assert "200 documents: the server sends" in text
+
+
 async def test_measures_vector_search_where_the_server_has_it(
     benchmark: ModuleType, vector_standin: VectorSearchStandIn
 ) -> None:
