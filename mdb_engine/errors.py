@@ -25,6 +25,7 @@ __all__ = [
     "IndexConflict",
     "IndexManagementError",
     "InvalidToken",
+    "LLMError",
     "MDBEngineError",
     "ManifestError",
     "ManifestProblem",
@@ -55,6 +56,10 @@ class OptionalDependencyMissing(MDBEngineError, ImportError):
             f"{feature} needs the optional package {module!r}, which is not installed; "
             f"install it with: pip install 'mdb-engine[{extra}]'"
         )
+
+
+class LLMError(MDBEngineError):
+    """An LLM server failed, refused the request or answered something unusable."""
 
 
 class DatabaseUnavailable(MDBEngineError, ConnectionError):

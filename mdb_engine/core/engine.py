@@ -34,6 +34,8 @@ from mdb_engine.core.seeding import seed_initial_data
 from mdb_engine.core.system_collections import SystemCollections
 from mdb_engine.database import ScopedDatabase
 from mdb_engine.database.names import find_slug_collision
+from mdb_engine.embeddings.registry import EngineEmbeddings
+from mdb_engine.embeddings.service import EmbeddingService
 from mdb_engine.errors import (
     AppNotRegistered,
     ConfigurationError,
@@ -44,6 +46,8 @@ from mdb_engine.errors import (
     ManifestProblem,
 )
 from mdb_engine.indexes import IndexPlan, IndexSyncResult, OnConflict, plan_indexes, sync_indexes
+from mdb_engine.memory.base import MemoryStore
+from mdb_engine.memory.registry import EngineMemory
 from mdb_engine.observability.endpoints import mount_observability
 from mdb_engine.observability.error_log import ErrorLog, is_error_log_handler
 from mdb_engine.observability.health import check_readiness
@@ -69,13 +73,6 @@ EventListener = (
     | monitoring.ServerHeartbeatListener
     | monitoring.TopologyListener
     | monitoring.ConnectionPoolListener
-)
-
-# Manifest blocks that validate but that this version does not act on yet: registering an app
-# that uses one logs a warning, so that a validated field is never silently ignored.
-_NOT_YET_APPLIED = (
-    "embedding_config",
-    "memory_config",
 )
 
 
@@ -134,6 +131,8 @@ class MongoDBEngine:
             record_event=self._metrics.auth_event,
         )
         self._realtime = Realtime(self)
+        self._embeddings = EngineEmbeddings(self.get_scoped_db)
+        self._memory = EngineMemory()
         # FastAPI apps whose routes follow the registry, each with the one app slug it
         # serves (None: every app).
         self._attached: list[tuple[Any, str | None]] = []
@@ -191,6 +190,8 @@ class MongoDBEngine:
             remove_log_handler(self._log_handler)
             self._log_handler = None
         await self._realtime.close()
+        await self._memory.close()
+        await self._embeddings.close()
         await self._auth.close()
         await self._error_log.close()  # stores what is queued while the client is open
         client, self._client = self._client, None
@@ -306,14 +307,6 @@ class MongoDBEngine:
         for app, served in self._attached:
             if served in (None, manifest.slug):
                 self._serve_manifest(app, manifest)
-        pending = [name for name in _NOT_YET_APPLIED if getattr(manifest, name)]
-        if pending:
-            logger.warning(
-                "app %r: manifest block(s) %s are valid but not applied by this version of "
-                "mdb-engine yet",
-                manifest.slug,
-                ", ".join(pending),
-            )
 
     def get_app(self, slug: str) -> RegisteredApp | None:
         """The registered app ``slug``, or ``None``."""
@@ -336,6 +329,8 @@ class MongoDBEngine:
             was_known = self._apps.pop(slug, None) is not None
             self._scoped.pop(slug, None)
             await self._auth.forget(slug)
+            await self._memory.forget(slug)
+            await self._embeddings.forget(slug)
             self._log_settings.remove(slug)
             for app, _ in self._attached:
                 self._realtime.remove_routes(app, slug)
@@ -370,6 +365,8 @@ class MongoDBEngine:
             self._apps.pop(slug)
             self._scoped.pop(slug, None)
             await self._auth.forget(slug)
+            await self._memory.forget(slug)
+            await self._embeddings.forget(slug)
         return loaded
 
     # -- indexes -----------------------------------------------------------------------------
@@ -549,6 +546,19 @@ class MongoDBEngine:
         return self._realtime
 
     # -- data --------------------------------------------------------------------------------
+
+    async def get_embedding_service(self, slug: str) -> EmbeddingService:
+        """App ``slug``'s embedding service (splitting, embedding, storing, vector search) as
+        its manifest's ``embedding_config`` sets it up; built on first use, rebuilt when the
+        settings change. A ConfigurationError when the manifest disables embeddings."""
+        self.get_scoped_db(slug)  # refuses an unknown or inactive app
+        return await self._embeddings.get(slug, self._apps[slug].manifest)
+
+    async def get_memory_service(self, slug: str) -> MemoryStore:
+        """App ``slug``'s per-user memories as its manifest's ``memory_config`` sets them up
+        (the builtin store on its embedding service, or Mem0); built on first use."""
+        embeddings = await self.get_embedding_service(slug)
+        return await self._memory.get(slug, self._apps[slug].manifest, embeddings)
 
     def get_scoped_db(self, slug: str) -> ScopedDatabase:
         """The sandboxed database of an active registered app."""

@@ -46,8 +46,9 @@ OnConflict = Literal["error", "recreate"]
 Database = AsyncDatabase[Mapping[str, Any]]
 SEARCH_FALLBACK = (
     "Atlas Search indexes need MongoDB Atlas or atlas-local; on this server they are not "
-    "created and $search / $vectorSearch stages fail, so an exact search over the collection "
-    "(a filtered find, or cosine similarity computed over the stored vectors) is the fallback"
+    "created and $search / $vectorSearch stages fail. For text, a filtered find is the "
+    "fallback; for vectors, mdb_engine.embeddings.vector_search (and "
+    "EmbeddingService.search) switches to an exact cosine search by itself"
 )
 _NAMESPACE_NOT_FOUND = 26
 _NAMESPACE_EXISTS = 48
