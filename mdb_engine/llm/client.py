@@ -9,17 +9,13 @@ before the first piece of text.
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import json
 import logging
-import random
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from mdb_engine.errors import ConfigurationError, LLMError, OptionalDependencyMissing
+from mdb_engine._openai_http import RetryingHTTP, server_message
+from mdb_engine.errors import LLMError
 from mdb_engine.llm.config import (
     LLMSettings,
     azure_settings,
@@ -37,14 +33,6 @@ __all__ = ["LLMClient"]
 logger = logging.getLogger(__name__)
 
 _RETRIED_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
-_MAX_RETRY_AFTER = 60.0
-
-
-def _httpx() -> Any:
-    try:
-        return importlib.import_module("httpx")
-    except ImportError as error:
-        raise OptionalDependencyMissing("the LLM client", "ai", "httpx") from error
 
 
 class LLMClient:
@@ -59,14 +47,18 @@ class LLMClient:
         max_retries: int = 3,
         backoff: float = 0.5,
     ) -> None:
-        if max_retries < 0:
-            raise ConfigurationError(f"max_retries cannot be negative ({max_retries})")
-        self._httpx = _httpx()
+        self._http = RetryingHTTP(
+            settings.description,
+            feature="the LLM client",
+            extra="ai",
+            retried_statuses=_RETRIED_STATUSES,
+            max_retries=max_retries,
+            backoff=backoff,
+            timeout=timeout,
+            error_type=LLMError,
+            logger=logger,
+        )
         self.settings = settings
-        self._timeout = timeout
-        self._max_retries = max_retries
-        self._backoff = backoff
-        self._client: httpx.AsyncClient | None = None
 
     @classmethod
     def from_env(cls, **options: Any) -> LLMClient:
@@ -159,9 +151,7 @@ class LLMClient:
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._http.aclose()
 
     async def __aenter__(self) -> LLMClient:
         return self
@@ -193,58 +183,14 @@ class LLMClient:
         return body
 
     async def _send(self, body: Mapping[str, Any], *, is_stream: bool = False) -> httpx.Response:
-        client = self._http_client()
-        for attempt in range(self._max_retries + 1):
-            is_last = attempt == self._max_retries
-            request = client.build_request(
-                "POST",
-                self.settings.url,
-                json=body,
-                headers=dict(self.settings.headers),
-                params=dict(self.settings.params),
-            )
-            try:
-                response = await client.send(request, stream=is_stream)
-            except self._httpx.TimeoutException as error:
-                if is_last:
-                    raise LLMError(
-                        f"{self.settings.description} did not answer within {self._timeout} s"
-                    ) from error
-                await self._wait(attempt, None, "timed out")
-                continue
-            except self._httpx.TransportError as error:
-                if is_last:
-                    raise LLMError(
-                        f"could not reach {self.settings.description}: {error!r}"
-                    ) from error
-                await self._wait(attempt, None, f"connection failed ({error!r})")
-                continue
-            if response.status_code in _RETRIED_STATUSES and not is_last:
-                retry_after = response.headers.get("retry-after")
-                await response.aclose()
-                await self._wait(attempt, retry_after, f"HTTP {response.status_code}")
-                continue
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _http_client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = self._httpx.AsyncClient(timeout=self._timeout)
-        return self._client
-
-    async def _wait(self, attempt: int, retry_after: str | None, reason: str) -> None:
-        delay = _retry_after_seconds(retry_after)
-        if delay is None:
-            delay = self._backoff * (2**attempt) * random.uniform(0.5, 1.0)
-        logger.info(
-            "%s: %s; retry %d of %d in %.2f s",
-            self.settings.description,
-            reason,
-            attempt + 1,
-            self._max_retries,
-            delay,
+        return await self._http.send(
+            "POST",
+            self.settings.url,
+            is_stream=is_stream,
+            json=body,
+            headers=dict(self.settings.headers),
+            params=dict(self.settings.params),
         )
-        await asyncio.sleep(delay)
 
     def _json(self, response: httpx.Response) -> Any:
         status, where = response.status_code, self.settings.description
@@ -255,19 +201,9 @@ class LLMClient:
             raise LLMError(
                 f"{where} answered 404 Not Found for {self.settings.url} (model "
                 f"{self.settings.model!r}): check the base URL and the model or deployment "
-                f"name ({_server_message(response)})"
+                f"name ({server_message(response)})"
             )
-        if status in _RETRIED_STATUSES:
-            raise LLMError(
-                f"{where} still answered HTTP {status} after {self._max_retries} retries: "
-                f"{_server_message(response)}"
-            )
-        if status >= 400:
-            raise LLMError(f"{where} answered HTTP {status}: {_server_message(response)}")
-        try:
-            return response.json()
-        except ValueError as error:
-            raise LLMError(f"{where} answered something that is not JSON") from error
+        return self._http.json(response)
 
     def _delta(self, data: str) -> str | None:
         try:
@@ -288,29 +224,3 @@ class LLMClient:
                 f"{self.settings.description} streamed an event without choices[0].delta"
             ) from error
         return content if isinstance(content, str) else None
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (a number or an HTTP date), capped; ``None`` if absent."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
-
-
-def _server_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200] or "(empty answer)"
-    error = body.get("error") if isinstance(body, Mapping) else None
-    if isinstance(error, Mapping) and isinstance(error.get("message"), str):
-        return str(error["message"])
-    return str(body)[:200]

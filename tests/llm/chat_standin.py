@@ -4,82 +4,23 @@ Answers ``POST /v1/chat/completions`` and Azure's
 ``POST /openai/deployments/{deployment}/chat/completions``: the reply is ``"echo: "`` plus
 the last message's content, as one JSON answer or, with ``"stream": true``, as server-sent
 events (one per word, then ``data: [DONE]``). A test can queue answers to give instead and
-reads every request received. Runs in a thread, never blocking the test's event loop.
+reads every request received (the server itself is ``tests/http_standin.py``).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.http_standin import HTTPStandIn, QueuedAnswer, Request
 
 __all__ = ["ChatStandIn", "QueuedAnswer", "Request"]
 
 
-@dataclass(frozen=True)
-class Request:
-    """One request the stand-in received."""
-
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-
-
-@dataclass(frozen=True)
-class QueuedAnswer:
-    """An answer to give instead of the normal one (bytes are sent as they are)."""
-
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class ChatStandIn:
+class ChatStandIn(HTTPStandIn):
     """``with ChatStandIn() as server: server.base_url``…"""
 
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.answers: deque[QueuedAnswer] = deque()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.origin}/v1"
-
-    def queue(self, *answers: QueuedAnswer) -> None:
-        self.answers.extend(answers)
-
-    def __enter__(self) -> ChatStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def _answer(self, request: Request) -> QueuedAnswer:
-        self.requests.append(request)
-        if self.answers:
-            return self.answers.popleft()
+    def respond(self, request: Request) -> QueuedAnswer:
+        """The echo reply, as one JSON answer or as server-sent events."""
         parts = request.path.strip("/").split("/")
         is_openai = parts == ["v1", "chat", "completions"]
         is_azure = len(parts) == 5 and parts[:2] == ["openai", "deployments"]
@@ -112,36 +53,3 @@ class ChatStandIn:
                 ],
             },
         )
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: the tests read ``requests`` instead."""
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw
-                url = urlsplit(self.path)
-                headers = {key.lower(): value for key, value in self.headers.items()}
-                answer = standin._answer(Request(url.path, parse_qs(url.query), headers, body))
-                content = (
-                    answer.body
-                    if isinstance(answer.body, bytes)
-                    else json.dumps(answer.body).encode()
-                )
-                self.send_response(answer.status)
-                for name, value in {"Content-Type": "application/json", **answer.headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-
-        return Handler

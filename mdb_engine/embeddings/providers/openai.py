@@ -8,15 +8,14 @@ backoff (``Retry-After`` is honoured). Settings come from the arguments, then th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mdb_engine.embeddings._optional import require
+from mdb_engine._openai_http import RetryingHTTP, server_message
+from mdb_engine.embeddings._optional import EXTRA
 from mdb_engine.errors import ConfigurationError, EmbeddingError
 
 if TYPE_CHECKING:
@@ -42,7 +41,6 @@ KNOWN_DIMENSIONS: Mapping[str, int] = {
     "text-embedding-ada-002": 1536,
 }
 _RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-_MAX_RETRY_AFTER = 60.0
 
 
 @dataclass(frozen=True)
@@ -72,16 +70,20 @@ class _EmbeddingsAPI:
     ) -> None:
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be at least 1, not {batch_size}")
-        if max_retries < 0:
-            raise ConfigurationError(f"max_retries cannot be negative ({max_retries})")
-        self._httpx = require("httpx", "the OpenAI-compatible embedding provider")
+        self._http = RetryingHTTP(
+            endpoint.description,
+            feature="the OpenAI-compatible embedding provider",
+            extra=EXTRA,
+            retried_statuses=_RETRIED_STATUSES,
+            max_retries=max_retries,
+            backoff=backoff,
+            timeout=timeout,
+            error_type=EmbeddingError,
+            logger=logger,
+        )
         self._endpoint = endpoint
         self._dimensions = dimensions
         self._batch_size = batch_size
-        self._max_retries = max_retries
-        self._backoff = backoff
-        self._timeout = timeout
-        self._client: httpx.AsyncClient | None = None
 
     @property
     def dimensions(self) -> int | None:
@@ -106,53 +108,17 @@ class _EmbeddingsAPI:
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._http.aclose()
 
     async def _post(self, payload: Mapping[str, Any]) -> Any:
-        client = self._http_client()
-        for attempt in range(self._max_retries + 1):
-            is_last = attempt == self._max_retries
-            try:
-                response = await client.post(
-                    self._endpoint.url,
-                    json=payload,
-                    params=self._endpoint.params,
-                    headers=self._endpoint.headers,
-                )
-            except self._httpx.TransportError as error:
-                if is_last:
-                    raise EmbeddingError(
-                        f"could not reach {self._endpoint.description}: {error!r}"
-                    ) from error
-                await self._wait(attempt, None, f"connection failed ({error!r})")
-                continue
-            if response.status_code in _RETRIED_STATUSES and not is_last:
-                reason = f"HTTP {response.status_code}"
-                await self._wait(attempt, response.headers.get("retry-after"), reason)
-                continue
-            return self._json(response)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _http_client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = self._httpx.AsyncClient(timeout=self._timeout)
-        return self._client
-
-    async def _wait(self, attempt: int, retry_after: str | None, reason: str) -> None:
-        delay = _retry_after_seconds(retry_after)
-        if delay is None:
-            delay = self._backoff * (2**attempt) * random.uniform(0.5, 1.0)
-        logger.info(
-            "%s: %s; retry %d of %d in %.2f s",
-            self._endpoint.description,
-            reason,
-            attempt + 1,
-            self._max_retries,
-            delay,
+        response = await self._http.send(
+            "POST",
+            self._endpoint.url,
+            json=payload,
+            params=self._endpoint.params,
+            headers=self._endpoint.headers,
         )
-        await asyncio.sleep(delay)
+        return self._json(response)
 
     def _json(self, response: httpx.Response) -> Any:
         status = response.status_code
@@ -162,23 +128,13 @@ class _EmbeddingsAPI:
                 f"{where} refused the API key (HTTP 401): {self._endpoint.key_hint}"
             )
         if status == 403:
-            raise EmbeddingError(f"{where} denied access (HTTP 403): {_server_message(response)}")
+            raise EmbeddingError(f"{where} denied access (HTTP 403): {server_message(response)}")
         if status == 404:
             raise EmbeddingError(
                 f"{where} answered 404 Not Found for {self._endpoint.url}: check the base URL "
-                f"and the model or deployment name ({_server_message(response)})"
+                f"and the model or deployment name ({server_message(response)})"
             )
-        if status in _RETRIED_STATUSES:
-            raise EmbeddingError(
-                f"{where} still answered HTTP {status} after {self._max_retries} retries: "
-                f"{_server_message(response)}"
-            )
-        if status >= 400:
-            raise EmbeddingError(f"{where} answered HTTP {status}: {_server_message(response)}")
-        try:
-            return response.json()
-        except ValueError as error:
-            raise EmbeddingError(f"{where} answered something that is not JSON") from error
+        return self._http.json(response)
 
     def _vectors(self, answer: Any, expected: int) -> list[list[float]]:
         where = self._endpoint.description
@@ -334,28 +290,3 @@ class AzureOpenAIEmbeddingProvider(_EmbeddingsAPI):
             timeout=timeout,
         )
         self.deployment = deployment
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header given in seconds; None if absent or a date."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
-
-
-def _server_message(response: httpx.Response) -> str:
-    """The error message in an OpenAI-style error body, else the start of the body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200] or "(empty body)"
-    error = body.get("error") if isinstance(body, Mapping) else None
-    if isinstance(error, Mapping) and isinstance(error.get("message"), str):
-        return str(error["message"])
-    if isinstance(error, str):
-        return error
-    return str(body)[:200]
