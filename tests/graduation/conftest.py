@@ -35,9 +35,9 @@ from mdb_engine import MongoDBEngine
 from mdb_engine.core.registry_store import REGISTRY_COLLECTION
 from mdb_engine.core.seeding import SEED_MARKERS_COLLECTION
 from mdb_engine.testing import CommandLog
+from tests.auth.conftest import secret_key  # noqa: F401 (autouse fixture)
 
 RawClient = AsyncMongoClient[dict[str, Any]]
-SECRET = "graduation-secret-key-0123456789-abcdefgh"
 
 # Every index kind the manifest can declare, on collections with and without settings.
 MANIFEST: dict[str, Any] = {
@@ -187,12 +187,6 @@ def write_dump(
     if info is not None:
         (root / "mdb_engine_export.json").write_text(json.dumps(info))
     return root
-
-
-@pytest.fixture(autouse=True)
-def secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("MDB_ENGINE_SECRET_KEY", SECRET)
-    return SECRET
 
 
 @pytest.fixture

@@ -11,19 +11,12 @@ import pytest
 from fastapi import FastAPI
 
 from mdb_engine.host import create_host_app
-from tests.auth.conftest import SECRET
+from tests.auth.conftest import SECRET, secret_key  # noqa: F401 (autouse fixture)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GARDEN = REPO_ROOT / "examples" / "garden"
 
 Host = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]]
-
-
-@pytest.fixture(autouse=True)
-def secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("MDB_ENGINE_SECRET_KEY", SECRET)
-    monkeypatch.delenv("FLASK_SECRET_KEY", raising=False)
-    return SECRET
 
 
 @pytest.fixture

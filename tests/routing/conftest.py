@@ -11,15 +11,9 @@ from typing import Any
 import pytest
 import uvicorn
 
-from tests.auth.conftest import SECRET
+from tests.auth.conftest import SECRET, secret_key  # noqa: F401 (autouse fixture)
 
 Serve = Callable[[Any], Awaitable[str]]
-
-
-@pytest.fixture(autouse=True)
-def secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("MDB_ENGINE_SECRET_KEY", SECRET)
-    return SECRET
 
 
 def free_port() -> int:
