@@ -23,7 +23,7 @@ from mdb_engine.auth.app_state import attach_engine
 from mdb_engine.auth.setup import setup_auth_from_manifest
 from mdb_engine.core.engine import MongoDBEngine
 from mdb_engine.core.manifest import AppManifest
-from mdb_engine.errors import MDBEngineError
+from mdb_engine.errors import ConfigurationError, MDBEngineError
 from mdb_engine.host.admin import create_admin_app
 from mdb_engine.host.dependencies import set_app_slug
 from mdb_engine.host.discovery import AppFolder, discover_app_folders
@@ -89,7 +89,7 @@ class AppHost:
     async def _load(self, folder: AppFolder) -> HostedApp:
         manifest = await self.engine.load_manifest(folder.manifest_path)
         if manifest.slug in self.apps:
-            raise MDBEngineError(
+            raise ConfigurationError(
                 f"slug {manifest.slug!r} is already served from "
                 f"{self.apps[manifest.slug].folder.path}: give each app folder its own slug"
             )
