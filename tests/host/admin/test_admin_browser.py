@@ -8,7 +8,6 @@ One browser and one server serve the whole module; each test gets a fresh browse
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,11 +17,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import uvicorn
-from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 from pymongo import AsyncMongoClient
 
 from mdb_engine import MongoDBEngine
 from tests.auth.conftest import SECRET
+from tests.browser import launch_chromium, save_screenshot
 from tests.host.admin.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -35,32 +35,9 @@ from tests.routing.conftest import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def screenshots_dir() -> Path:
-    root = os.environ.get("MDB_ENGINE_TEST_ARTIFACTS")
-    folder = (Path(root) if root else REPO_ROOT / ".artifacts") / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
 
 async def screenshot(page: Page, name: str) -> Path:
-    path = screenshots_dir() / f"admin_{name}.png"
-    path.unlink(missing_ok=True)
-    await page.screenshot(path=str(path), full_page=True)
-    assert path.is_file()
-    assert path.stat().st_size > 1000
-    return path
+    return await save_screenshot(page, f"admin_{name}")
 
 
 @dataclass(frozen=True)
@@ -72,12 +49,8 @@ class Site:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+    async with launch_chromium() as launched:
         yield launched
-        await launched.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
