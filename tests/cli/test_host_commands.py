@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,6 @@ import pytest
 import websockets
 from pymongo import MongoClient
 
-from tests.auth.conftest import SECRET
 from tests.cli.processes import CLI, free_port, get_json, read_line_with, stop
 
 GARDEN = Path(__file__).resolve().parents[2] / "examples" / "garden"
@@ -30,52 +27,6 @@ def garden(tmp_path: Path) -> Path:
     copy = tmp_path / "garden"
     shutil.copytree(GARDEN, copy, ignore=shutil.ignore_patterns("__pycache__"))
     return copy
-
-
-def wait_until_serving(base: str, process: subprocess.Popen[str], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            httpx.get(f"{base}/apps", timeout=5).raise_for_status()
-            return
-        except httpx.HTTPError:
-            if process.poll() is not None:
-                output = log.read_text()
-                raise AssertionError(f"serve exited with {process.returncode}:\n{output}") from None
-            assert time.monotonic() < deadline, f"serve never answered:\n{log.read_text()}"
-            time.sleep(0.3)
-
-
-@pytest.fixture
-def serve(tmp_path: Path, process_env: dict[str, str]) -> Iterator[Any]:
-    """``serve(apps_dir, *options)`` starts `mdb-engine serve`; the base URL once it answers.
-    Its output goes to a file (a pipe nobody reads would fill up and stall the server)."""
-    processes: list[subprocess.Popen[str]] = []
-
-    def start(apps_dir: Path, *options: str) -> str:
-        port = free_port()
-        log = tmp_path / f"serve-{port}.log"
-        with log.open("w") as output:
-            process = subprocess.Popen(
-                [*CLI, "serve", str(apps_dir), "--port", str(port), *options],
-                cwd=tmp_path,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env={**process_env, "MDB_ENGINE_SECRET_KEY": SECRET},
-            )
-        processes.append(process)
-        base = f"http://127.0.0.1:{port}"
-        wait_until_serving(base, process, log)
-        return base
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=30)
-        stop(process)
 
 
 def test_serve_runs_both_apps_each_in_its_sandbox(
