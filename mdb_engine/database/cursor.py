@@ -6,7 +6,7 @@ PyMongo's chaining API and hide the driver objects (collection, session, client)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -167,12 +167,17 @@ class ScopedCursor:
 
 
 class ScopedCommandCursor:
-    """The cursor of ``aggregate`` and ``list_indexes``, as PyMongo's ``AsyncCommandCursor``."""
+    """The cursor of ``aggregate``, ``list_indexes`` and ``list_collections``, as PyMongo's
+    ``AsyncCommandCursor``. ``transform`` rewrites each document on its way out (the logical
+    collection names of ``list_collections``)."""
 
-    __slots__ = ("__cursor",)
+    __slots__ = ("__cursor", "__transform")
 
-    def __init__(self, cursor: AsyncCommandCursor[Any]) -> None:
+    def __init__(
+        self, cursor: AsyncCommandCursor[Any], transform: Callable[[Any], Any] | None = None
+    ) -> None:
         self.__cursor = cursor
+        self.__transform = transform
 
     @property
     def alive(self) -> bool:
@@ -186,15 +191,22 @@ class ScopedCommandCursor:
 
     async def to_list(self, length: int | None = None) -> list[Any]:
         """All (or up to ``length``) remaining documents."""
-        return await self.__cursor.to_list(length)
+        documents = await self.__cursor.to_list(length)
+        if self.__transform is None:
+            return documents
+        return [self.__transform(document) for document in documents]
 
     async def next(self) -> Any:
         """The next document; ``StopAsyncIteration`` at the end."""
-        return await self.__cursor.next()
+        return self.__out(await self.__cursor.next())
 
     async def try_next(self) -> Any | None:
         """The next document if one is ready, else ``None``."""
-        return await self.__cursor.try_next()
+        document = await self.__cursor.try_next()
+        return None if document is None else self.__out(document)
+
+    def __out(self, document: Any) -> Any:
+        return document if self.__transform is None else self.__transform(document)
 
     async def close(self) -> None:
         """Close the cursor on the server."""
@@ -204,7 +216,7 @@ class ScopedCommandCursor:
         return self
 
     async def __anext__(self) -> Any:
-        return await self.__cursor.__anext__()
+        return self.__out(await self.__cursor.__anext__())
 
     async def __aenter__(self) -> ScopedCommandCursor:
         return self

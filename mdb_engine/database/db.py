@@ -10,7 +10,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from mdb_engine.database._surface import public_names
 from mdb_engine.database.change_stream import ScopedChangeStream
 from mdb_engine.database.collection import ScopedCollection
+from mdb_engine.database.commands import rewrite_command
 from mdb_engine.database.create_options import creation_options
+from mdb_engine.database.cursor import ScopedCommandCursor
 from mdb_engine.database.names import logical_name, physical_name, scope_collection_filter
 from mdb_engine.database.observe import OperationObserver, no_observer
 from mdb_engine.database.options import check_no_encrypted_fields, check_options
@@ -95,6 +97,58 @@ class ScopedDatabase:
             **kwargs,
         )
         return [logical_name(self.__app_id, name) for name in physical]
+
+    async def list_collections(
+        self,
+        session: AsyncClientSession | None = None,
+        filter: Mapping[str, Any] | None = None,
+        comment: Any | None = None,
+        **kwargs: Any,
+    ) -> ScopedCommandCursor:
+        """This app's collections as ``listCollections`` describes them (``options`` holds a
+        collection's validator, collation…), each under its logical ``name``."""
+        check_options("list_collections", kwargs)
+        cursor = await self.__database.list_collections(
+            session=session,
+            filter=scope_collection_filter(filter, self.__app_id),
+            comment=comment,
+            **kwargs,
+        )
+        app_id = self.__app_id
+        return ScopedCommandCursor(
+            cursor, lambda info: {**info, "name": logical_name(app_id, info["name"])}
+        )
+
+    async def command(
+        self,
+        command: str | Mapping[str, Any],
+        value: Any = 1,
+        check: bool = True,
+        allowable_errors: Sequence[str | int] | None = None,
+        read_preference: Any | None = None,
+        codec_options: Any | None = None,
+        session: AsyncClientSession | None = None,
+        comment: Any | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Run a database command, as ``AsyncDatabase.command``; only ``collMod`` on one of the
+        app's own collections changing its document validation is allowed:
+        ``await db.command("collMod", "people", validator={"$jsonSchema": schema})``.
+        Anything else raises ``ScopeViolation`` before it is sent."""
+        scoped = rewrite_command(command, value, kwargs, self.__app_id)
+        options: dict[str, Any] = {}
+        if codec_options is not None:
+            options["codec_options"] = codec_options
+        result: dict[str, Any] = await self.__database.command(
+            scoped,
+            check=check,
+            allowable_errors=allowable_errors,
+            read_preference=read_preference,
+            session=session,
+            comment=comment,
+            **options,
+        )
+        return result
 
     async def create_collection(
         self,

@@ -41,6 +41,7 @@ ALLOWED_OPTIONS: Mapping[str, frozenset[str]] = {
     "drop_indexes": frozenset({"maxTimeMS"}),
     "rename": frozenset({"dropTarget"}),
     "list_collection_names": frozenset({"authorizedCollections", "maxTimeMS"}),
+    "list_collections": frozenset({"authorizedCollections", "maxTimeMS", "batchSize"}),
     "create_collection": frozenset(
         {
             "validator",

@@ -1671,6 +1671,76 @@ async def test_name_tricks(world: World, cases: list[Case]) -> None:
     await run_cases(world, cases)
 
 
+def _command(*args: Any, **kwargs: Any) -> Op:
+    async def op(c: Ctx) -> Any:
+        return await c.db.command(*args, session=c.session, **kwargs)
+
+    return op
+
+
+async def _list_collections(c: Ctx) -> Any:
+    cursor = await c.db.list_collections(filter={"name": "tasks"}, session=c.session)
+    return await cursor.to_list()
+
+
+_VALIDATOR = {"$jsonSchema": {"bsonType": "object", "additionalProperties": True}}
+
+# collMod is not allowed in a transaction, and neither is anything else db.command takes here.
+COMMAND_ROWS: dict[str, list[Case]] = {
+    "allowed": [
+        Case(
+            "coll_mod_validator",
+            _command("collMod", "tasks", validator=_VALIDATOR),
+            Expect.SCOPED,
+            in_transaction=False,
+        ),
+        Case(
+            "coll_mod_document_form",
+            _command({"collMod": "tasks", "validationLevel": "moderate"}),
+            Expect.SCOPED,
+            in_transaction=False,
+        ),
+        Case(
+            "coll_mod_of_another_apps_name_is_this_apps",
+            _command("collMod", "app_b_tasks", validator=_VALIDATOR),
+            Expect.SERVER_ERROR,
+            in_transaction=False,
+        ),
+        Case("list_collections", _list_collections, Expect.SCOPED, in_transaction=False),
+    ],
+    "refused": [
+        Case(label, op, Expect.REFUSED, in_transaction=False)
+        for label, op in {
+            "drop": _command("drop", "tasks"),
+            "find": _command({"find": "tasks"}),
+            "db_hash": _command("dbHash"),
+            "list_collections_command": _command("listCollections"),
+            "coll_mod_view_on": _command("collMod", "tasks", viewOn="app_b_tasks", pipeline=[]),
+            "coll_mod_pipeline_in_document": _command({"collMod": "tasks", "pipeline": []}),
+            "coll_mod_index": _command("collMod", "tasks", index={"name": "x", "hidden": True}),
+            "coll_mod_where": _command("collMod", "tasks", validator={"$where": "true"}),
+            "coll_mod_function": _command(
+                "collMod",
+                "tasks",
+                validator={"$expr": {"$function": {"body": "1", "args": [], "lang": "js"}}},
+            ),
+            "coll_mod_engine_collection": _command("collMod", "_mdb_engine_apps", validator={}),
+            "coll_mod_system": _command("collMod", "system.views", validator={}),
+            "coll_mod_not_a_name": _command("collMod", 42, validator={}),
+            "coll_mod_validator_not_a_document": _command("collMod", "tasks", validator="x"),
+            "empty_document": _command({}),
+            "not_a_command": _command(42),
+        }.items()
+    ],
+}
+
+
+@pytest.mark.parametrize("cases", rows(COMMAND_ROWS))
+async def test_database_commands(world: World, cases: list[Case]) -> None:
+    """``db.command`` runs only collMod of the app's own collection's validation."""
+    await run_cases(world, cases)
+
+
 async def test_drop_collection_of_another_apps_collection_object(world: World) -> None:
     """Passing app_b's collection object to app_a's database still only touches app_a."""
     case = Case(

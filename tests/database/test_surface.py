@@ -50,6 +50,8 @@ COLLECTION_METHODS = [
 ]
 DATABASE_METHODS = [
     "list_collection_names",
+    "list_collections",
+    "command",
     "create_collection",
     "drop_collection",
     "get_collection",

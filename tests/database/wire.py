@@ -377,6 +377,13 @@ class _Checker:
             self.namespace(f"{where} viewOn", command.get("viewOn"))
             self.pipeline(f"{where} pipeline", command.get("pipeline"))
 
+    def check_coll_mod(self, where: str, record: CommandRecord) -> None:
+        """``collMod`` of one of the app's collections, changing only its document validation."""
+        self.namespace(where, record.collection)
+        changed = sorted(set(record.command) - _COLL_MOD_FIELDS)
+        if changed:
+            self.fail(where, f"changes more than document validation: {changed}")
+
     # -- pipelines ----------------------------------------------------------------------------
 
     def pipeline(self, where: str, stages: Any) -> None:
@@ -548,7 +555,13 @@ _HANDLERS: Mapping[str, Callable[[_Checker, str, CommandRecord], None]] = {
     "aggregate": _Checker.check_aggregate,
     "listCollections": _Checker.check_list_collections,
     "create": _Checker.check_create,
+    "collMod": _Checker.check_coll_mod,
 }
+# What a scoped collMod may carry: validation settings, plus what the driver adds to every command.
+_COLL_MOD_FIELDS = frozenset(
+    {"collMod", "validator", "validationLevel", "validationAction", "comment"}
+    | {"lsid", "$db", "$clusterTime", "$readPreference", "txnNumber", "autocommit", "apiVersion"}
+)
 
 
 def _projection_keeps_app_id(projection: Any) -> bool:
