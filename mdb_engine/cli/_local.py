@@ -5,6 +5,7 @@ already runs it, started for the command otherwise."""
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -14,6 +15,7 @@ import typer
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from mdb_engine.auth.secret import ENV_SECRET_KEY, LEGACY_ENV_SECRET_KEY
 from mdb_engine.core.config import ENV_MONGO_URI
 from mdb_engine.embedded import LocalMongod
 from mdb_engine.errors import EmbeddedMongoError
@@ -22,6 +24,7 @@ __all__ = [
     "DEFAULT_DATA_DIR",
     "LOCAL_STATE_DIR",
     "MONGODB_DEFAULT_PORT",
+    "ensure_secret_key",
     "is_port_free",
     "local_mongod",
     "mongo_uri_or_local",
@@ -34,6 +37,7 @@ DEFAULT_DATA_DIR = LOCAL_STATE_DIR / "db"
 # Where a running local mongod leaves its address, so other commands reuse it instead of
 # starting a second mongod on the same data (which mongod's lock file would refuse).
 _URI_FILE = "mongod.uri"
+_SECRET_FILE = "secret_key"
 
 
 def start_local_mongod(port: int | None, data_dir: Path, mongod_path: Path | None) -> LocalMongod:
@@ -117,3 +121,19 @@ def is_port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def ensure_secret_key() -> None:
+    """Apps with users need a signing secret shared by every worker: the environment's, else
+    one kept in .mdb_engine/secret_key (created on first use, readable by the owner only)."""
+    if os.environ.get(ENV_SECRET_KEY) or os.environ.get(LEGACY_ENV_SECRET_KEY):
+        return
+    secret_file = LOCAL_STATE_DIR / _SECRET_FILE
+    if not secret_file.exists():
+        LOCAL_STATE_DIR.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+        typer.echo(f"Created a secret key for tokens in {secret_file} (set {ENV_SECRET_KEY} to")
+        typer.echo("  use your own; keep the file private).")
+    os.environ[ENV_SECRET_KEY] = secret_file.read_text(encoding="utf-8").strip()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
-from mdb_engine.auth.secret import ENV_SECRET_KEY, LEGACY_ENV_SECRET_KEY
-from mdb_engine.cli._local import LOCAL_STATE_DIR, mongo_uri_or_local
+from mdb_engine.cli._local import LOCAL_STATE_DIR, ensure_secret_key, mongo_uri_or_local
 from mdb_engine.core.config import ENV_DB_NAME, ENV_MONGO_URI
 from mdb_engine.errors import ConfigurationError
 from mdb_engine.host.asgi import ENV_APPS_DIR
@@ -20,7 +18,6 @@ from mdb_engine.host.scaffold import scaffold_app
 __all__ = ["new", "serve"]
 
 _FACTORY = "mdb_engine.host.asgi:create_app_from_environment"
-_SECRET_FILE = "secret_key"
 
 
 def serve(
@@ -54,7 +51,7 @@ def serve(
         _fail(str(exc))
     if not folders:
         typer.echo(f"No app folders in {apps_dir} yet: create one with `mdb-engine new SLUG`.")
-    _ensure_secret_key()
+    ensure_secret_key()
     with mongo_uri_or_local(mongo_uri) as uri:
         os.environ[ENV_MONGO_URI] = uri
         if db:
@@ -91,22 +88,6 @@ def new(
     typer.echo(f"Created {folder}/ with manifest.json, app.py and test_app.py.")
     typer.echo(f"  serve it:  mdb-engine serve {directory}   (then open /apps/{slug}/)")
     typer.echo(f"  test it:   pytest {folder}")
-
-
-def _ensure_secret_key() -> None:
-    """Apps with users need a signing secret shared by every worker: the environment's, else
-    one kept in .mdb_engine/secret_key (created on first use, readable by the owner only)."""
-    if os.environ.get(ENV_SECRET_KEY) or os.environ.get(LEGACY_ENV_SECRET_KEY):
-        return
-    secret_file = LOCAL_STATE_DIR / _SECRET_FILE
-    if not secret_file.exists():
-        LOCAL_STATE_DIR.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_urlsafe(48) + "\n")
-        typer.echo(f"Created a secret key for tokens in {secret_file} (set {ENV_SECRET_KEY} to")
-        typer.echo("  use your own; keep the file private).")
-    os.environ[ENV_SECRET_KEY] = secret_file.read_text(encoding="utf-8").strip()
 
 
 def _fail(message: str) -> NoReturn:

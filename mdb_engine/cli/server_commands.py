@@ -11,7 +11,12 @@ from typing import Annotated
 
 import typer
 
-from mdb_engine.cli._local import DEFAULT_DATA_DIR, local_mongod, mongo_uri_or_local
+from mdb_engine.cli._local import (
+    DEFAULT_DATA_DIR,
+    ensure_secret_key,
+    local_mongod,
+    mongo_uri_or_local,
+)
 from mdb_engine.core.config import ENV_MONGO_URI
 
 __all__ = ["mongod", "run"]
@@ -64,9 +69,11 @@ def run(
         typer.Option(help=f"MongoDB to use (default: ${ENV_MONGO_URI}, else a local mongod)."),
     ] = None,
 ) -> None:
-    """Serve an ASGI app (such as ``main:app``) with uvicorn, on a local MongoDB if needed."""
+    """Serve an ASGI app (such as ``main:app``) with uvicorn, on a local MongoDB if needed, with
+    a signing secret for tokens ($MDB_ENGINE_SECRET_KEY, else one kept in .mdb_engine/)."""
     import uvicorn
 
+    ensure_secret_key()
     with mongo_uri_or_local(mongo_uri) as uri:
         os.environ[ENV_MONGO_URI] = uri
         uvicorn.run(target, host=host, port=port, app_dir=str(app_dir), reload=reload)

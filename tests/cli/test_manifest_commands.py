@@ -30,7 +30,7 @@ def test_schema_prints_the_manifest_json_schema() -> None:
 def test_validate_valid_manifests() -> None:
     paths = [
         REPO / "examples/quickstart/manifest.json",
-        REPO / "tests/compat/runtime_app/manifest.json",
+        REPO / "examples/quickstart/runtime/manifest.json",
     ]
     result = runner.invoke(app, ["validate", *map(str, paths)])
     assert result.exit_code == 0, result.output

@@ -33,6 +33,10 @@ async def where():
     await engine.register_app({"schema_version": "2.0", "slug": "cli_app", "name": "CLI"})
     await engine.get_scoped_db("cli_app").hits.insert_one({"hit": 1})
     return {"uri": os.environ["MDB_ENGINE_MONGO_URI"]}
+
+@app.get("/secret")
+async def secret():
+    return {"secret": os.environ.get("MDB_ENGINE_SECRET_KEY")}
 """
 
 
@@ -129,7 +133,13 @@ def test_run_uses_a_configured_mongodb(
     )
     try:
         assert get_json(f"http://127.0.0.1:{port}/where") == {"uri": mongodb_uri}
-        assert not (tmp_path / ".mdb_engine").exists()
+        assert not (tmp_path / ".mdb_engine" / "db").exists()
+        # No secret configured: one is created once and given to the app (as `serve` does).
+        secret_file = tmp_path / ".mdb_engine" / "secret_key"
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+        secret = get_json(f"http://127.0.0.1:{port}/secret")["secret"]
+        assert secret == secret_file.read_text().strip()
+        assert len(secret) >= 32
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
     finally:
