@@ -59,6 +59,7 @@ from mdb_engine.observability.logging import (
 )
 from mdb_engine.observability.metrics import EngineMetrics
 from mdb_engine.observability.middleware import RequestContextMiddleware
+from mdb_engine.observability.unavailable import install_unavailable_handler
 from mdb_engine.routing.api import track_engine, untrack_engine
 from mdb_engine.routing.realtime import MessageHandler, Realtime
 
@@ -497,6 +498,7 @@ class MongoDBEngine:
                 return served
         self._attached.append((app, slug))
         install_middleware(app, Middleware(RequestContextMiddleware, app_id=slug))
+        install_unavailable_handler(app)
         return slug
 
     async def broadcast_to_app(self, slug: str, message: Any, user_id: str | None = None) -> int:

@@ -30,6 +30,7 @@ from mdb_engine.host.discovery import AppFolder, discover_app_folders
 from mdb_engine.host.loading import load_app_code
 from mdb_engine.observability.endpoints import mount_observability
 from mdb_engine.observability.middleware import RequestContextMiddleware
+from mdb_engine.observability.unavailable import install_unavailable_handler
 
 __all__ = ["APPS_PREFIX", "AppHost", "HostedApp", "create_host_app"]
 
@@ -153,6 +154,7 @@ def create_host_app(
     host.state.mdb_host = host_apps
     attach_engine(host, engine)
     install_middleware(host, Middleware(RequestContextMiddleware))
+    install_unavailable_handler(host)
     mount_observability(host, engine)
 
     @host.get("/", response_class=HTMLResponse, include_in_schema=False)

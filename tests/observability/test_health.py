@@ -44,9 +44,16 @@ async def test_readiness_is_503_while_mongod_is_down_and_recovers(tmp_path: Path
         app = FastAPI()
         engine.attach(app)
         await engine.register_app(MANIFEST)
-        transport = httpx.ASGITransport(app=app)
+
+        @app.post("/notes")
+        async def add_note() -> dict[str, str]:
+            result = await engine.get_scoped_db("shop").notes.insert_one({"n": 1})
+            return {"id": str(result.inserted_id)}
+
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             assert (await client.get("/ready")).status_code == 200
+            assert (await client.post("/notes")).status_code == 200
 
             await mongod.astop()
             started = time.monotonic()
@@ -55,6 +62,14 @@ async def test_readiness_is_503_while_mongod_is_down_and_recovers(tmp_path: Path
             assert down.json()["database"]["reachable"] is False
             assert time.monotonic() - started < 5  # answered quickly, not after a long wait
             assert (await client.get("/health")).status_code == 200  # alive all the same
+            # A request that needs the database: a clear 503 once server selection gives up.
+            started = time.monotonic()
+            refused = await client.post("/notes")
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "2"
+            assert "database is unavailable" in refused.json()["detail"]
+            assert refused.json()["error"] == "ServerSelectionTimeoutError"
+            assert time.monotonic() - started < 10
 
             await mongod.astart()
             deadline = time.monotonic() + 60
@@ -62,7 +77,42 @@ async def test_readiness_is_503_while_mongod_is_down_and_recovers(tmp_path: Path
                 assert time.monotonic() < deadline, "readiness never recovered"
                 await asyncio.sleep(0.2)
             # No restart of the engine: its operations work again too.
+            assert (await client.post("/notes")).status_code == 200
             await engine.get_scoped_db("shop").notes.insert_one({"back": True})
     finally:
         await engine.shutdown()
         await mongod.astop()
+
+
+async def test_database_errors_answer_503_and_the_apps_own_handler_wins(
+    engine: MongoDBEngine,
+) -> None:
+    from fastapi.responses import PlainTextResponse
+    from pymongo.errors import AutoReconnect, NotPrimaryError
+
+    plain, own = FastAPI(), FastAPI()
+
+    @own.exception_handler(AutoReconnect)
+    async def mine(request: object, exc: Exception) -> PlainTextResponse:
+        return PlainTextResponse("mine", status_code=599)
+
+    for app in (plain, own):
+        engine.attach(app)
+
+        @app.get("/election")
+        async def election() -> None:
+            raise NotPrimaryError("not primary")
+
+        @app.get("/reconnect")
+        async def reconnect() -> None:
+            raise AutoReconnect("connection reset")
+
+    answers = {}
+    for name, app in (("plain", plain), ("own", own)):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answers[name] = [await client.get(path) for path in ("/election", "/reconnect")]
+    assert [r.status_code for r in answers["plain"]] == [503, 503]
+    assert answers["plain"][0].json()["error"] == "NotPrimaryError"
+    # NotPrimaryError is an AutoReconnect: the app's own handler takes both.
+    assert [(r.status_code, r.text) for r in answers["own"]] == [(599, "mine"), (599, "mine")]

@@ -24,6 +24,7 @@ from mdb_engine.host.admin.routes import (
 )
 from mdb_engine.host.admin.security import CsrfRefused, SecurityHeadersMiddleware
 from mdb_engine.host.admin.sessions import AdminSessions
+from mdb_engine.observability.unavailable import install_unavailable_handler
 
 if TYPE_CHECKING:
     from mdb_engine.core.engine import MongoDBEngine
@@ -63,6 +64,7 @@ def create_admin_app(
     app.add_exception_handler(FormTooLarge, _form_too_large)
     app.add_exception_handler(AppNotRegistered, _app_not_registered)
     app.add_exception_handler(HTTPException, _http_error)
+    install_unavailable_handler(app)
     return app
 
 
