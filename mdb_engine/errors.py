@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bson.errors import InvalidDocument
+
 __all__ = [
     "AppNotRegistered",
     "AuthError",
@@ -24,6 +26,7 @@ __all__ = [
     "ImportConflict",
     "IndexConflict",
     "IndexManagementError",
+    "InputTooDeep",
     "InvalidToken",
     "LLMError",
     "MDBEngineError",
@@ -115,6 +118,12 @@ class AppNotRegistered(RegistryError, LookupError):
 
 class ScopeViolation(MDBEngineError, PermissionError):
     """An operation would read or change data outside the app's sandbox; nothing was sent."""
+
+
+class InputTooDeep(MDBEngineError, InvalidDocument):
+    """A document, filter, update or pipeline is nested deeper than MongoDB accepts; nothing
+    was sent. Also a ``bson.errors.InvalidDocument``, as PyMongo raises for what it cannot
+    encode."""
 
 
 class IndexManagementError(MDBEngineError):

@@ -11,6 +11,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from mdb_engine.database.depth import MAX_NESTING_DEPTH, check_nesting_depth, too_deep
 from mdb_engine.errors import ScopeViolation
 
 __all__ = [
@@ -31,19 +32,29 @@ _LEAF_TYPES = frozenset({str, int, float, bool, type(None), ObjectId})
 
 
 def check_no_server_javascript(value: Any, *, where: str = "filter") -> None:
-    """Raise ScopeViolation if ``value`` uses an operator that runs server-side JavaScript."""
+    """Raise ScopeViolation if ``value`` uses an operator that runs server-side JavaScript,
+    InputTooDeep if it is nested deeper than MongoDB accepts (checked before anything else
+    walks it, so no rule recurses into it)."""
+    _check_expression(value, where, MAX_NESTING_DEPTH)
+
+
+def _check_expression(value: Any, where: str, depth_left: int) -> None:
     # Exact type checks first: this runs on every call, and ABC isinstance checks are slow.
     kind = type(value)
     if kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
+        if depth_left == 0:
+            raise too_deep(where)
         for key, item in value.items():
             if key in _JAVASCRIPT_OPERATORS:
                 raise ScopeViolation(f"{key} is not allowed in a scoped {where}")
             if type(item) not in _LEAF_TYPES:
-                check_no_server_javascript(item, where=where)
+                _check_expression(item, where, depth_left - 1)
     elif kind is list or kind is tuple:
+        if depth_left == 0:
+            raise too_deep(where)
         for item in value:
             if type(item) not in _LEAF_TYPES:
-                check_no_server_javascript(item, where=where)
+                _check_expression(item, where, depth_left - 1)
 
 
 def is_app_id_path(path: object) -> bool:
@@ -107,6 +118,7 @@ def tag_document(document: Mapping[str, Any], app_id: str) -> dict[str, Any]:
             f"document carries {APP_ID_FIELD}={document[APP_ID_FIELD]!r}; "
             f"this collection belongs to app {app_id!r}"
         )
+    check_nesting_depth(document)
     tagged = dict(document)
     tagged[APP_ID_FIELD] = app_id
     return tagged
