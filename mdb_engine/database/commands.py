@@ -25,6 +25,7 @@ ALLOWED_COMMANDS: Mapping[str, frozenset[str]] = {
     "collMod": frozenset({"validator", "validationLevel", "validationAction", "comment"}),
 }
 
+
 def rewrite_command(
     command: str | Mapping[str, Any], value: Any, fields: Mapping[str, Any], app_id: str
 ) -> dict[str, Any]:
