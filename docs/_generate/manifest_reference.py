@@ -263,7 +263,11 @@ def section_lines(reference: Reference, section: Section) -> list[str]:
 def preamble(schema: Schema) -> list[str]:
     legacy = ", ".join(f"`{old}` → `{new}`" for old, new in sorted(LEGACY_KEYS.items()))
     if "$schema" in schema.get("properties", {}):
-        schema_key = 'A manifest may name the schema in a `"$schema"` key, which editors follow.'
+        schema_key = (
+            'A manifest may point at that file with a `"$schema"` key '
+            '(`"$schema": "./manifest.schema.json"`), which editors follow and the engine '
+            "ignores: it is neither stored in the registry nor part of the manifest's fingerprint."
+        )
     else:
         schema_key = (
             'A manifest cannot carry a `"$schema"` key (unknown keys are refused), so point the '

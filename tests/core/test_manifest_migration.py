@@ -220,6 +220,39 @@ def test_a_typo_of_a_1_0_key_is_suggested() -> None:
     ]
 
 
+def test_a_1_0_manifest_may_name_its_json_schema() -> None:
+    data = {"$schema": "./manifest.schema.json", **RUNTIME_SEED_MANIFEST}
+
+    with pytest.warns(DeprecationWarning, match="schema 1.0") as record:
+        manifest = parse_manifest(data)
+    with pytest.warns(DeprecationWarning, match="schema 1.0"):
+        plain = parse_manifest(RUNTIME_SEED_MANIFEST)
+
+    assert manifest.schema_reference == "./manifest.schema.json"
+    assert manifest.to_document() == plain.to_document()
+    assert manifest.fingerprint() == plain.fingerprint()
+    assert "$schema" not in str(record[0].message)  # nothing to change about it
+    migrated, was_migrated = migrate_manifest(data)
+    assert was_migrated
+    assert migrated["$schema"] == "./manifest.schema.json"
+
+
+def test_a_1_0_manifest_with_a_bad_schema_key() -> None:
+    problems = problems_of({"$schema": 1, "slug": "ab", "name": "A", "auth_required": True})
+
+    assert [(problem.path, problem.message) for problem in problems] == [
+        ('$["$schema"]', "expected a string, got 1")
+    ]
+
+
+def test_a_typo_of_the_schema_key_in_a_1_0_manifest_is_suggested() -> None:
+    problems = problems_of({"$shema": "x.json", "slug": "ab", "name": "A", "auth_required": True})
+
+    assert problems == [
+        ManifestProblem('$["$shema"]', "unknown key '$shema'", "did you mean '$schema'?")
+    ]
+
+
 def test_contradicting_1_0_and_2_0_values_are_an_error() -> None:
     data = {
         "slug": "ab",

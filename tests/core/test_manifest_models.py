@@ -17,6 +17,7 @@ from mdb_engine.core.manifest import (
     WebSocketEndpoint,
     parse_manifest,
 )
+from mdb_engine.core.manifest.fields import manifest_keys
 
 QUICK_START_MANIFEST: dict[str, Any] = {
     "schema_version": "2.0",
@@ -312,7 +313,26 @@ def test_to_document_keeps_the_json_keys() -> None:
 
 def test_every_field_of_the_maximal_manifest_is_known() -> None:
     # Guards the fixture itself: unknown keys would have failed, so every key listed is a field.
-    assert set(MAXIMAL_MANIFEST) == set(AppManifest.model_fields)
+    # "$schema" is left out: it is not stored, so it does not round-trip (tested below).
+    assert set(MAXIMAL_MANIFEST) == manifest_keys(AppManifest) - {"$schema"}
+
+
+def test_schema_key_is_accepted_and_left_out_of_the_document_and_fingerprint() -> None:
+    with_key = parse_manifest({"$schema": "./manifest.schema.json", **MAXIMAL_MANIFEST})
+    without_key = parse_manifest(MAXIMAL_MANIFEST)
+
+    assert with_key.schema_reference == "./manifest.schema.json"
+    assert without_key.schema_reference is None
+    assert "$schema" not in with_key.to_document()
+    assert with_key.to_document() == without_key.to_document()
+    assert with_key.fingerprint() == without_key.fingerprint()
+
+
+def test_schema_key_does_not_change_the_fingerprint_whatever_it_names() -> None:
+    first = parse_manifest({"$schema": "./manifest.schema.json", **QUICK_START_MANIFEST})
+    second = parse_manifest({"$schema": "https://example.com/other.json", **QUICK_START_MANIFEST})
+
+    assert first.fingerprint() == second.fingerprint()
 
 
 def test_fingerprint_is_equal_for_equal_manifests() -> None:

@@ -43,9 +43,23 @@ def test_schema_header() -> None:
     assert schema["properties"]["schema_version"] == {
         "const": "2.0",
         "default": "2.0",
+        "description": 'Always "2.0"; a manifest without it is read as schema 1.0 and migrated, '
+        "with a DeprecationWarning.",
         "title": "Schema Version",
         "type": "string",
     }
+
+
+def test_schema_offers_editors_an_optional_string_schema_key() -> None:
+    schema = manifest_json_schema()
+    schema_key = schema["properties"]["$schema"]
+
+    assert next(iter(schema["properties"])) == "$schema"
+    assert "$schema" not in schema["required"]
+    assert schema_key["type"] == "string"
+    assert "default" not in schema_key
+    assert "anyOf" not in schema_key
+    assert "editors" in schema_key["description"]
 
 
 def _object_schemas(node: Any) -> list[dict[str, Any]]:
@@ -69,6 +83,31 @@ def test_every_model_forbids_unknown_keys_and_is_described() -> None:
     for model in models:
         assert model["additionalProperties"] is False
         assert model["description"]
+
+
+def _description(schema: dict[str, Any], node: dict[str, Any]) -> str | None:
+    """A property's description, else that of the object it refers to (as the reference does)."""
+    if "description" in node:
+        return str(node["description"])
+    for variant in node.get("anyOf", []):
+        found = _description(schema, variant)
+        if found:
+            return found
+    if "$ref" in node:
+        return _description(schema, schema["$defs"][node["$ref"].rsplit("/", 1)[-1]])
+    return None
+
+
+def test_every_field_is_described() -> None:
+    schema = manifest_json_schema()
+
+    undescribed = [
+        f"{model.get('title')}.{name}"
+        for model in _object_schemas(schema)
+        for name, prop in model["properties"].items()
+        if not _description(schema, prop)
+    ]
+    assert undescribed == []
 
 
 @pytest.mark.parametrize(

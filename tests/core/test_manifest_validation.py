@@ -43,6 +43,14 @@ def test_unknown_top_level_key_suggests_the_close_one() -> None:
     )
 
 
+def test_a_misspelt_schema_key_suggests_the_right_one() -> None:
+    problem = only_problem(valid(**{"$shema": "./manifest.schema.json"}))
+
+    assert problem == ManifestProblem(
+        '$["$shema"]', "unknown key '$shema'", "did you mean '$schema'?"
+    )
+
+
 def test_unknown_nested_key_suggests_from_the_keys_allowed_there() -> None:
     problem = only_problem(valid(auth={"policy": {"provder": "casbin"}}))
 
@@ -163,6 +171,46 @@ def test_unknown_authorization_model() -> None:
     assert problem.path == "$.auth.policy.authorization.model"
     assert problem.hint is not None
     assert ".conf" in problem.hint
+
+
+# -- "$schema" -------------------------------------------------------------------------------
+
+
+def test_a_schema_key_naming_the_json_schema_is_valid() -> None:
+    assert check_manifest(valid(**{"$schema": "./manifest.schema.json"})) == (True, [])
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (3, "expected a string, got 3"),
+        (True, "expected a string, got true"),
+        ({"url": "./manifest.schema.json"}, "expected a string, got an object"),
+        (["./manifest.schema.json"], "expected a string, got an array"),
+        (None, "expected a string, got null"),
+    ],
+)
+def test_a_schema_key_that_is_not_a_string_is_a_problem_at_its_path(
+    value: Any, message: str
+) -> None:
+    problem = only_problem(valid(**{"$schema": value}))
+
+    assert (problem.path, problem.message) == ('$["$schema"]', message)
+
+
+def test_a_bad_schema_key_is_reported_with_the_other_problems() -> None:
+    problems = problems_of(valid(**{"$schema": 3}, status="actve"))
+
+    assert [problem.path for problem in problems] == ['$["$schema"]', "$.status"]
+
+
+def test_the_schema_key_has_no_other_spelling() -> None:
+    problem = only_problem(valid(schema_reference="./manifest.schema.json"))
+
+    assert (problem.path, problem.message) == (
+        "$.schema_reference",
+        "unknown key 'schema_reference'",
+    )
 
 
 # -- slugs ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from mdb_engine import AppNotRegistered, ManifestError, MongoDBEngine
+from mdb_engine.core.manifest import parse_manifest
 from mdb_engine.core.registry_store import REGISTRY_COLLECTION
 from mdb_engine.testing import CommandLog
 
@@ -210,6 +211,29 @@ async def test_version_1_manifest_is_migrated(
     assert registered.auth is not None
     assert registered.auth.policy is not None
     assert registered.auth.policy.required is True
+
+
+async def test_schema_key_is_neither_stored_nor_fingerprinted(
+    engine: MongoDBEngine,
+    mongo_client: RawClient,
+    mongodb_database: str,
+    command_log: CommandLog,
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({"$schema": "./manifest.schema.json", **manifest()}))
+    plain = parse_manifest(manifest())
+
+    registered = await engine.register_app(path)
+
+    assert registered.schema_reference == "./manifest.schema.json"
+    stored = await mongo_client[mongodb_database][REGISTRY_COLLECTION].find_one({"_id": "my_app"})
+    assert stored is not None
+    assert stored["manifest"] == plain.to_document()
+    assert stored["fingerprint"] == plain.fingerprint()
+    command_log.clear()
+    await engine.register_app(manifest())  # the same manifest without the key: unchanged
+    assert command_log.commands == []
 
 
 async def test_every_declared_block_is_applied_without_a_warning(

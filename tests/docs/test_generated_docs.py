@@ -108,7 +108,8 @@ def test_manifest_reference_has_a_row_for_every_top_level_key(manifest_doc: str)
 
     for key in schema["properties"]:
         required = "yes" if key in schema["required"] else "no"
-        assert re.search(rf"^\| `{key}` \| [^\n]* \| {required} \|", manifest_doc, re.M), key
+        row = rf"^\| `{re.escape(key)}` \| [^\n]* \| {required} \|"
+        assert re.search(row, manifest_doc, re.M), key
 
 
 def test_manifest_reference_has_a_section_for_every_object(manifest_doc: str) -> None:

@@ -23,4 +23,5 @@ class AuthorizationProvider(Protocol):
         resource: str,
         action: str,
         user: Mapping[str, Any] | None = None,
-    ) -> bool: ...
+    ) -> bool:
+        """Whether ``subject`` may perform ``action`` on ``resource``."""

@@ -32,6 +32,7 @@ __all__ = [
     "Violation",
     "check_http_path",
     "describe_value",
+    "manifest_keys",
     "render_path",
     "rule_error",
     "rule_violations",
@@ -61,6 +62,11 @@ class ManifestModel(BaseModel):
     """Base of every manifest model: unknown keys are errors, no type coercion, immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def manifest_keys(model: type[BaseModel]) -> frozenset[str]:
+    """The keys a manifest may write in ``model``: each field's alias, else its name."""
+    return frozenset(field.alias or name for name, field in model.model_fields.items())
 
 
 def rule_error(message: str, hint: str | None = None) -> PydanticCustomError:

@@ -16,7 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mdb_engine.core.manifest.fields import Location, describe_value, render_path
+from mdb_engine.core.manifest.fields import (
+    Location,
+    describe_value,
+    manifest_keys,
+    render_path,
+)
 from mdb_engine.core.manifest.models import AppManifest
 from mdb_engine.core.manifest.models_auth import UsersConfig
 from mdb_engine.errors import ManifestError, ManifestProblem
@@ -114,7 +119,7 @@ def plan_migration(data: Any) -> MigrationResult:
     result.changes.append(f'set "schema_version": "{CURRENT_SCHEMA_VERSION}"')
     migrated["schema_version"] = CURRENT_SCHEMA_VERSION
     migrated.setdefault("status", "active")
-    result.legacy_keys[()] = frozenset(AppManifest.model_fields) | frozenset(LEGACY_KEYS)
+    result.legacy_keys[()] = manifest_keys(AppManifest) | frozenset(LEGACY_KEYS)
     _Mover(result).run()
     logger.debug("migrated a schema 1.0 manifest: %s", "; ".join(result.changes))
     return result
@@ -145,7 +150,7 @@ class _Mover:
             self._place(_POLICY + _AUTH_POLICY_MOVES.get(key, (key,)), value, ("auth_policy", key))
 
     def _move_sub_auth(self, sub_auth: Any) -> None:
-        self.result.legacy_keys[("sub_auth",)] = frozenset(UsersConfig.model_fields)
+        self.result.legacy_keys[("sub_auth",)] = manifest_keys(UsersConfig)
         if not isinstance(sub_auth, Mapping):
             self._place(_USERS, sub_auth, ("sub_auth",))
             return

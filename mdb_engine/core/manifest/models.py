@@ -21,6 +21,7 @@ from mdb_engine.core.manifest.fields import (
     NonEmptyStr,
     Slug,
     Violation,
+    rule_error,
     rule_violations,
 )
 from mdb_engine.core.manifest.index_rules import declaration_conflicts
@@ -49,19 +50,28 @@ JSON_SCHEMA_ID = "urn:mdb-engine:manifest:2.0"
 class WebSocketAuth(ManifestModel):
     """Who may open the WebSocket endpoint."""
 
-    required: bool = True
-    allow_anonymous: bool = False
+    required: bool = Field(
+        default=True, description="Whether a client must present a valid access token."
+    )
+    allow_anonymous: bool = Field(
+        default=False, description="Admit clients without a token even when 'required' is true."
+    )
 
 
 class WebSocketEndpoint(ManifestModel):
     """A WebSocket route the engine registers for the app."""
 
     path: EndpointPath = Field(description="URL path such as '/ws' or '/ws/{room}'.")
-    auth: WebSocketAuth | None = None
+    auth: WebSocketAuth | None = Field(
+        default=None,
+        description="Who may connect; without it, the app's auth.policy.required decides.",
+    )
     ping_interval: float | None = Field(
         default=20.0, gt=0, description="Seconds between keep-alive pings; null disables them."
     )
-    description: str | None = None
+    description: str | None = Field(
+        default=None, description="A note for readers of the manifest; the engine does not use it."
+    )
 
 
 class DataAccess(ManifestModel):
@@ -81,19 +91,40 @@ class DataAccess(ManifestModel):
 class CorsConfig(ManifestModel):
     """Cross-origin resource sharing for the app's HTTP routes."""
 
-    enabled: bool = True
-    allow_origins: list[str] = Field(default=[])
-    allow_methods: list[str] = Field(default=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
-    allow_headers: list[str] = Field(default=["*"])
-    allow_credentials: bool = False
-    max_age: int = Field(default=600, ge=0)
+    enabled: bool = Field(
+        default=True,
+        description="Whether setup_auth_from_manifest adds CORS handling to the FastAPI app.",
+    )
+    allow_origins: list[str] = Field(
+        default=[],
+        description="Origins allowed to call the app, such as 'https://app.example.com'; "
+        "empty refuses every cross-origin request.",
+    )
+    allow_methods: list[str] = Field(
+        default=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        description="HTTP methods allowed in cross-origin requests.",
+    )
+    allow_headers: list[str] = Field(
+        default=["*"], description="Request headers allowed in cross-origin requests."
+    )
+    allow_credentials: bool = Field(
+        default=False,
+        description="Whether cross-origin requests may carry cookies; refused with the origin '*'.",
+    )
+    max_age: int = Field(
+        default=600, ge=0, description="Seconds a browser may cache a preflight answer."
+    )
 
 
 class LoggingConfig(ManifestModel):
     """Log level and format of the app's logger."""
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="The app's records below this level are dropped."
+    )
+    format: Literal["text", "json"] = Field(
+        default="text", description="One text line per record, or one JSON object per line."
+    )
 
     @field_validator("level", mode="before")
     @classmethod
@@ -104,22 +135,35 @@ class LoggingConfig(ManifestModel):
 class MetricsConfig(ManifestModel):
     """The metrics endpoint."""
 
-    enabled: bool = True
-    path: HttpPath = "/metrics"
+    enabled: bool = Field(default=True, description="Whether the metrics endpoint is served.")
+    path: HttpPath = Field(
+        default="/metrics", description="Where the metrics are served, in Prometheus text format."
+    )
 
 
 class HealthConfig(ManifestModel):
     """The liveness and readiness endpoints."""
 
-    enabled: bool = True
-    path: HttpPath = "/health"
-    ready_path: HttpPath = "/ready"
+    enabled: bool = Field(
+        default=True, description="Whether the liveness and readiness endpoints are served."
+    )
+    path: HttpPath = Field(
+        default="/health", description="The liveness endpoint: 200 while the process serves."
+    )
+    ready_path: HttpPath = Field(
+        default="/ready",
+        description="The readiness endpoint: 503 while MongoDB cannot be reached.",
+    )
 
 
 class ObservabilityConfig(ManifestModel):
     """Logging, metrics and health checks."""
 
-    enabled: bool = True
+    enabled: bool = Field(
+        default=True,
+        description="False mounts no endpoints and leaves logging as it is, as if the block "
+        "were absent.",
+    )
     logging: LoggingConfig = LoggingConfig()
     metrics: MetricsConfig = MetricsConfig()
     health: HealthConfig = HealthConfig()
@@ -128,14 +172,44 @@ class ObservabilityConfig(ManifestModel):
 class EmbeddingConfig(ManifestModel):
     """Text splitting and the embedding provider."""
 
-    enabled: bool = True
-    provider: Literal["local", "openai", "azure_openai"] = "local"
-    model: str | None = None
-    dimensions: int | None = Field(default=None, gt=0)
-    max_tokens_per_chunk: int = Field(default=512, gt=0)
-    chunk_overlap: int = Field(default=50, ge=0)
-    api_base: str | None = None
-    collection: CollectionName | None = None
+    enabled: bool = Field(
+        default=True,
+        description="False makes asking for the app's embedding service a ConfigurationError.",
+    )
+    provider: Literal["local", "openai", "azure_openai"] = Field(
+        default="local",
+        description="'local' runs the bundled model offline; 'openai' and 'azure_openai' call "
+        "those HTTP APIs (or a compatible server), with keys from the environment.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="local: a model folder or a locally cached model (default the bundled "
+        "all-MiniLM-L6-v2); openai: the model (default text-embedding-3-small); "
+        "azure_openai: the deployment.",
+    )
+    dimensions: int | None = Field(
+        default=None,
+        gt=0,
+        description="The vector length: sent to OpenAI and Azure, checked against a local "
+        "model; null takes the model's own.",
+    )
+    max_tokens_per_chunk: int = Field(
+        default=512,
+        gt=0,
+        description="The largest chunk, in the model's tokens; capped at what a local model reads.",
+    )
+    chunk_overlap: int = Field(
+        default=50, ge=0, description="How many tokens neighbouring chunks may share."
+    )
+    api_base: str | None = Field(
+        default=None,
+        description="openai: the base URL of a compatible server; azure_openai: the endpoint.",
+    )
+    collection: CollectionName | None = Field(
+        default=None,
+        description="The app's collection that process_and_store and search use when given "
+        "none; null means they must be given one.",
+    )
 
     @model_validator(mode="after")
     def _check_overlap(self) -> EmbeddingConfig:
@@ -158,37 +232,106 @@ class EmbeddingConfig(ManifestModel):
 class MemoryConfig(ManifestModel):
     """The per-user memory service."""
 
-    enabled: bool = True
-    provider: Literal["builtin", "mem0"] = "builtin"
-    collection: CollectionName = "memories"
-    max_memories_per_user: int | None = Field(default=None, gt=0)
+    enabled: bool = Field(
+        default=True,
+        description="False makes asking for the app's memory service a ConfigurationError.",
+    )
+    provider: Literal["builtin", "mem0"] = Field(
+        default="builtin",
+        description="'builtin' stores memories in the app's collection, embedded by its "
+        "embedding service; 'mem0' uses Mem0 and its own stores.",
+    )
+    collection: CollectionName = Field(
+        default="memories",
+        description="builtin: the app's collection that holds the memories; mem0: Mem0's "
+        "collection is named '<slug>_<collection>' unless Mem0's config names one.",
+    )
+    max_memories_per_user: int | None = Field(
+        default=None,
+        gt=0,
+        description="builtin: after an add, a user's oldest memories beyond this many are "
+        "deleted; null keeps them all.",
+    )
+
+
+def _offer_a_string(schema: dict[str, Any]) -> None:
+    # "$schema" is optional but never null: editors should offer a string and no default.
+    schema.pop("anyOf", None)
+    schema.pop("default", None)
+    schema["type"] = "string"
 
 
 class AppManifest(ManifestModel):
     """An mdb-engine app manifest (schema 2.0): what the engine sets up for one app."""
 
-    schema_version: Literal["2.0"] = "2.0"
+    schema_reference: str | None = Field(
+        default=None,
+        alias="$schema",
+        # Editors read it; the engine neither stores it nor counts it in the fingerprint.
+        exclude=True,
+        json_schema_extra=_offer_a_string,
+        description="The path or URL of the manifest JSON Schema, for editors; the engine "
+        "ignores it.",
+    )
+    schema_version: Literal["2.0"] = Field(
+        default="2.0",
+        description='Always "2.0"; a manifest without it is read as schema 1.0 and migrated, '
+        "with a DeprecationWarning.",
+    )
     slug: str = Field(
         pattern=SLUG_PATTERN,
         description="The app's id: a lowercase letter, then 1-62 lowercase letters, digits, "
         "'_' or '-'. Prefixes the app's collections and tags its documents.",
     )
-    name: NonEmptyStr
-    description: str | None = None
-    status: Literal["active", "draft", "inactive", "archived"] = "active"
+    name: NonEmptyStr = Field(
+        description="The app's display name, shown by the admin console and as the title of "
+        "the app that mdb-engine serve builds."
+    )
+    description: str | None = Field(
+        default=None,
+        description="What the app does, shown by the admin console and in the API docs of the "
+        "app that mdb-engine serve builds.",
+    )
+    status: Literal["active", "draft", "inactive", "archived"] = Field(
+        default="active",
+        description="Only an 'active' app is set up and served; any other is kept in the "
+        "registry, and get_scoped_db refuses it.",
+    )
     version: str | None = Field(default=None, description="The app's own version.")
     auth: AuthConfig | None = None
-    managed_indexes: dict[CollectionName, list[IndexSpec]] = Field(default={})
-    collection_settings: dict[CollectionName, CollectionSettings] = Field(default={})
+    managed_indexes: dict[CollectionName, list[IndexSpec]] = Field(
+        default={},
+        description="The indexes of each collection, which the engine creates at registration "
+        "and keeps as declared.",
+    )
+    collection_settings: dict[CollectionName, CollectionSettings] = Field(
+        default={},
+        description="Options of each collection, applied when the engine creates it; an "
+        "existing collection is left as it is.",
+    )
     initial_data: dict[CollectionName, list[dict[str, Any]]] = Field(
         default={}, description="Documents inserted once, when a collection is first seeded."
     )
-    websockets: dict[str, WebSocketEndpoint] = Field(default={})
+    websockets: dict[str, WebSocketEndpoint] = Field(
+        default={},
+        description="WebSocket endpoints, each under a name the app chooses (the one message "
+        "handlers are registered for).",
+    )
     data_access: DataAccess | None = None
     cors: CorsConfig | None = None
     observability: ObservabilityConfig | None = None
     embedding_config: EmbeddingConfig | None = None
     memory_config: MemoryConfig | None = None
+
+    @field_validator("schema_reference", mode="before")
+    @classmethod
+    def _check_schema_reference(cls, value: Any) -> Any:
+        if value is None:
+            raise rule_error(
+                "expected a string, got null",
+                "give the path or URL of the manifest's JSON Schema, or leave the key out",
+            )
+        return value
 
     @field_validator("managed_indexes")
     @classmethod
@@ -249,14 +392,16 @@ class AppManifest(ManifestModel):
         return data_access
 
     def to_document(self) -> dict[str, Any]:
-        """The manifest as JSON-compatible data, to store in MongoDB or parse again."""
+        """The manifest as JSON-compatible data, to store in MongoDB or parse again; without
+        ``$schema``, which only editors read."""
         return self.model_dump(mode="json", by_alias=True)
 
     def fingerprint(self) -> str:
         """A sha256 hex digest that is equal for equal manifests and differs otherwise.
 
-        Demo users' passwords (and the hashes that replace them) are left out: the digest is
-        stored, and a password is only used once, to create a user who does not exist yet.
+        It is computed from :meth:`to_document`, so ``$schema`` is left out. Demo users'
+        passwords (and the hashes that replace them) are left out too: the digest is stored, and
+        a password is only used once, to create a user who does not exist yet.
         """
         document = self.to_document()
         users = (document.get("auth") or {}).get("users") or {}

@@ -50,8 +50,10 @@ PolicyRule = Annotated[
 class RoleAssignment(ManifestModel):
     """A role given to a user when the app is first registered."""
 
-    user: NonEmptyStr
-    role: NonEmptyStr
+    user: NonEmptyStr = Field(
+        description="The subject given the role, such as an app user's email."
+    )
+    role: NonEmptyStr = Field(description="The role given to the user.")
 
 
 class AuthorizationConfig(ManifestModel):
@@ -61,11 +63,26 @@ class AuthorizationConfig(ManifestModel):
         default="rbac",
         description="'rbac', 'acl', or a path to a Casbin model .conf file.",
     )
-    policies_collection: CollectionName = "casbin_policies"
-    link_users_roles: bool = False
-    default_roles: list[NonEmptyStr] = Field(default=[])
-    initial_roles: list[RoleAssignment] = Field(default=[])
-    initial_policies: list[PolicyRule] = Field(default=[])
+    policies_collection: CollectionName = Field(
+        default="casbin_policies",
+        description="The app's collection that holds the Casbin rules, one document per rule.",
+    )
+    link_users_roles: bool = Field(
+        default=False,
+        description="Whether each new app user (signed up or demo) gets the default_roles.",
+    )
+    default_roles: list[NonEmptyStr] = Field(
+        default=[], description="The roles new app users get when link_users_roles is true."
+    )
+    initial_roles: list[RoleAssignment] = Field(
+        default=[],
+        description="Roles granted once, when the app has no rules yet (Casbin, a model with "
+        "roles).",
+    )
+    initial_policies: list[PolicyRule] = Field(
+        default=[],
+        description="Casbin rules stored once, when the app has no rules yet.",
+    )
     polar: str | None = Field(default=None, description="Polar rules inline (oso provider).")
     polar_file: str | None = Field(default=None, description="A .polar file (oso provider).")
 
@@ -98,9 +115,22 @@ class AuthorizationConfig(ManifestModel):
 class AuthPolicy(ManifestModel):
     """Whether the app requires login, and which authorization provider guards it."""
 
-    provider: Literal["casbin", "oso", "custom"] = "casbin"
-    required: bool = False
-    allow_anonymous: bool = True
+    provider: Literal["casbin", "oso", "custom"] = Field(
+        default="casbin",
+        description="The authorization provider the engine builds; with 'custom' it builds none "
+        "and the app sets its own on app.state.authz_provider.",
+    )
+    required: bool = Field(
+        default=False,
+        description="Whether users must log in: the app then needs a signing secret, and its "
+        "WebSocket endpoints without their own auth refuse clients without a token.",
+    )
+    allow_anonymous: bool = Field(
+        default=True,
+        description="Whether clients without a token are admitted where login is not required: "
+        "false makes the app's WebSocket endpoints without their own auth block ask for a "
+        "token. Schema 1.0's auth_required sets it to the opposite.",
+    )
     authorization: AuthorizationConfig | None = None
 
 
@@ -111,16 +141,23 @@ class DemoUser(ManifestModel):
     when it registers the app, so that the plain password is stored nowhere.
     """
 
-    email: EmailAddress
+    email: EmailAddress = Field(description="The email the user logs in with.")
     password_hash: str | None = Field(
         default=None,
         pattern=r"^\$argon2(id|i|d)\$",
         description="Set by the engine in its registry; write 'password' in a manifest.",
     )
     # Validated even when absent, so that a missing password is reported with the others.
-    password: NonEmptyStr | None = Field(default=None, validate_default=True)
-    roles: list[NonEmptyStr] = Field(default=[])
-    name: str | None = None
+    password: NonEmptyStr | None = Field(
+        default=None,
+        validate_default=True,
+        description="The user's password; the engine stores only its hash.",
+    )
+    roles: list[NonEmptyStr] = Field(
+        default=[],
+        description="Roles stored on the user and, when it is created, granted in Casbin.",
+    )
+    name: str | None = Field(default=None, description="The user's display name.")
 
     @field_validator("password")
     @classmethod
@@ -138,11 +175,27 @@ class DemoUser(ManifestModel):
 class UsersConfig(ManifestModel):
     """The app's own users (sign-up, login) or anonymous sessions."""
 
-    enabled: bool = False
-    strategy: Literal["app_users", "anonymous_session"] = "app_users"
-    allow_registration: bool = True
-    collection: CollectionName = "users"
-    demo_users: list[DemoUser] = Field(default=[])
+    enabled: bool = Field(
+        default=False,
+        description="Whether the app has its own users: setup_auth_from_manifest then mounts "
+        "the /auth routes.",
+    )
+    strategy: Literal["app_users", "anonymous_session"] = Field(
+        default="app_users",
+        description="'app_users': accounts with email and password; 'anonymous_session': each "
+        "visitor gets a session, with no accounts.",
+    )
+    allow_registration: bool = Field(
+        default=True, description="Whether POST /auth/register creates accounts (403 if not)."
+    )
+    collection: CollectionName = Field(
+        default="users",
+        description="The app's collection that holds its users (app_users strategy).",
+    )
+    demo_users: list[DemoUser] = Field(
+        default=[],
+        description="Users created at registration when missing (app_users strategy).",
+    )
 
 
 class AuthConfig(ManifestModel):

@@ -108,19 +108,60 @@ IndexKeys = Annotated[
 class IndexSpec(ManifestModel):
     """One index the engine keeps in place on a collection."""
 
-    type: IndexType = "regular"
-    name: str | None = Field(default=None, min_length=1)
+    type: IndexType = Field(
+        default="regular",
+        description="The kind of index, which decides the keys and options it needs; "
+        "'vectorSearch' and 'search' are Atlas indexes.",
+    )
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The index's name; default the one MongoDB generates from the keys, or "
+        "'default' for a search index.",
+    )
     keys: IndexKeys | None = None
-    unique: bool | None = None
-    sparse: bool | None = None
-    hidden: bool | None = None
-    expireAfterSeconds: int | None = Field(default=None, ge=0, le=MAX_TTL_SECONDS)
-    partialFilterExpression: dict[str, Any] | None = None
-    weights: dict[str, int] | None = None
-    default_language: str | None = None
-    language_override: str | None = Field(default=None, min_length=1)
-    collation: dict[str, Any] | None = None
-    wildcardProjection: dict[str, Any] | None = None
+    unique: bool | None = Field(
+        default=None, description="Refuse two documents with the same indexed values."
+    )
+    sparse: bool | None = Field(
+        default=None, description="Index only the documents that have the indexed fields."
+    )
+    hidden: bool | None = Field(
+        default=None,
+        description="Keep the index but hide it from the query planner; changed in place.",
+    )
+    expireAfterSeconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_TTL_SECONDS,
+        description="Delete a document this many seconds after the date in its indexed field "
+        "(ttl); changed in place.",
+    )
+    partialFilterExpression: dict[str, Any] | None = Field(
+        default=None, description="Index only the documents that match this filter (partial)."
+    )
+    weights: dict[str, int] | None = Field(
+        default=None, description="Text index: field -> weight in its score (1 when not given)."
+    )
+    default_language: str | None = Field(
+        default=None,
+        description="Text index: the language of stemming and stop words (default 'english').",
+    )
+    language_override: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Text index: the document field that names its own language (default "
+        "'language').",
+    )
+    collation: dict[str, Any] | None = Field(
+        default=None,
+        description="Language rules for comparing strings, such as {'locale': 'en', "
+        "'strength': 2}; default the collection's.",
+    )
+    wildcardProjection: dict[str, Any] | None = Field(
+        default=None,
+        description="Wildcard index on '$**': the fields to include (1) or exclude (0).",
+    )
     definition: dict[str, Any] | None = Field(
         default=None, description="The Atlas index definition (vectorSearch and search only)."
     )
@@ -275,23 +316,55 @@ class IndexSpec(ManifestModel):
 class TimeseriesOptions(ManifestModel):
     """Makes the collection a time-series collection."""
 
-    timeField: str = Field(min_length=1)
-    metaField: str | None = None
-    granularity: Literal["seconds", "minutes", "hours"] | None = None
+    timeField: str = Field(min_length=1, description="The field that holds each document's date.")
+    metaField: str | None = Field(
+        default=None,
+        description="The field that names a document's series, such as a sensor id.",
+    )
+    granularity: Literal["seconds", "minutes", "hours"] | None = Field(
+        default=None,
+        description="About the time between two documents of one series; the server buckets "
+        "documents by it.",
+    )
 
 
 class CollectionSettings(ManifestModel):
     """Options the engine applies when it creates the collection."""
 
-    validator: dict[str, Any] | None = None
-    validation_level: Literal["off", "strict", "moderate"] | None = None
-    validation_action: Literal["error", "warn"] | None = None
-    collation: dict[str, Any] | None = None
-    capped: bool = False
+    validator: dict[str, Any] | None = Field(
+        default=None,
+        description="A query or {'$jsonSchema': ...} that documents must match; a schema that "
+        "forbids unknown fields is extended to allow app_id.",
+    )
+    validation_level: Literal["off", "strict", "moderate"] | None = Field(
+        default=None,
+        description="'strict' checks every insert and update, 'moderate' skips updates of "
+        "documents that already fail, 'off' checks nothing.",
+    )
+    validation_action: Literal["error", "warn"] | None = Field(
+        default=None,
+        description="'error' refuses a write that fails the validator; 'warn' accepts it and "
+        "the server logs it.",
+    )
+    collation: dict[str, Any] | None = Field(
+        default=None,
+        description="The collection's default collation, which its indexes inherit, such as "
+        "{'locale': 'en'}.",
+    )
+    capped: bool = Field(
+        default=False,
+        description="A fixed-size collection that drops its oldest documents when full; needs "
+        "'size'.",
+    )
     size: int | None = Field(default=None, gt=0, description="Maximum size in bytes (capped).")
     max: int | None = Field(default=None, gt=0, description="Maximum documents (capped).")
     timeseries: TimeseriesOptions | None = None
-    expireAfterSeconds: int | None = Field(default=None, ge=0)
+    expireAfterSeconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="Time-series only: delete a document this many seconds after its "
+        "timeField date.",
+    )
 
     def create_options(self) -> dict[str, Any]:
         """The keyword arguments of ``create_collection`` that these settings stand for."""

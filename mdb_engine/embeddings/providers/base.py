@@ -19,8 +19,11 @@ class EmbeddingProvider(Protocol):
     """
 
     @property
-    def dimensions(self) -> int | None: ...
+    def dimensions(self) -> int | None:
+        """The length of every vector, or ``None`` while it is not known yet."""
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in the same order."""
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Release what the provider holds, such as its HTTP connections."""
