@@ -48,8 +48,9 @@ def endpoint_policy(manifest: AppManifest, endpoint: WebSocketEndpoint) -> tuple
         required = endpoint.auth.required
         return required, endpoint.auth.allow_anonymous or not required
     policy = manifest.auth.policy if manifest.auth else None
-    required = bool(policy and policy.required)
-    return required, not required
+    if policy is None:
+        return False, True
+    return policy.required, policy.allow_anonymous and not policy.required
 
 
 async def admit(

@@ -101,6 +101,37 @@ async def test_refusals_close_with_1008_before_any_message(
         assert await closed_with(bad) == 1008
 
 
+@pytest.mark.parametrize(
+    ("policy", "admits_anonymous"),
+    [
+        ({}, True),
+        ({"required": False, "allow_anonymous": True}, True),
+        ({"required": False, "allow_anonymous": False}, False),
+        ({"required": True}, False),
+    ],
+)
+async def test_without_its_own_auth_block_an_endpoint_follows_the_apps_policy(
+    engine: MongoDBEngine, serve: Serve, policy: dict[str, Any], admits_anonymous: bool
+) -> None:
+    app = FastAPI()
+    engine.attach(app)
+    manifest = ws_manifest("alpha")
+    del manifest["websockets"]["realtime"]["auth"]
+    manifest["auth"]["policy"] = policy
+    await engine.register_app(manifest)
+    base = await serve(app)
+    async with connect(f"{base}/ws") as anonymous:
+        if admits_anonymous:
+            await anonymous.send(json.dumps({"type": "ping"}))
+            assert await receive(anonymous) == {"type": "pong"}
+        else:
+            assert await closed_with(anonymous) == 1008
+    token = await login(engine, "alpha")
+    async with connect(f"{base}/ws?token={token}") as user:
+        await user.send(json.dumps({"type": "ping"}))
+        assert await receive(user) == {"type": "pong"}
+
+
 @pytest.mark.parametrize("transport", ["header", "cookie", "subprotocol", "query"])
 async def test_a_token_by_every_transport(
     engine: MongoDBEngine, serve: Serve, transport: str
