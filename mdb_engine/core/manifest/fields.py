@@ -113,6 +113,8 @@ def describe_value(value: Any) -> str:
         return "an object"
     if isinstance(value, (list, tuple)):
         return "an array"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return "an integer too large for MongoDB (more than 64 bits)"
     if value is None or isinstance(value, (bool, int, float, str)):
         text = json.dumps(value, ensure_ascii=False)
         return text if len(text) <= 60 else f"{text[:57]}..."
@@ -153,13 +155,13 @@ def check_http_path(path: str, *, allow_parameters: bool = False) -> str:
     problem: str | None = None
     hint: str | None = None
     if not path.startswith("/"):
-        problem, hint = "must start with '/'", f"use {json.dumps('/' + path.strip())}"
+        problem, hint = "must start with '/'", f"use {describe_value('/' + path.strip())}"
     elif any(character.isspace() for character in path):
         problem = "must not contain whitespace"
-        hint = f"use {json.dumps(_WHITESPACE.sub('-', path.strip()))}"
+        hint = f"use {describe_value(_WHITESPACE.sub('-', path.strip()))}"
     elif "?" in path or "#" in path:
         problem = "must not contain a query string or fragment ('?' or '#')"
-        hint = f"use {json.dumps(_QUERY_OR_FRAGMENT.split(path, maxsplit=1)[0])}"
+        hint = f"use {describe_value(_QUERY_OR_FRAGMENT.split(path, maxsplit=1)[0])}"
     elif ".." in path.split("/"):
         problem = "must not contain a '..' segment"
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import types
 import warnings
 from collections.abc import Iterable, Mapping
@@ -29,6 +30,7 @@ from mdb_engine.core.manifest.fields import (
     render_path,
     suggest_slug,
 )
+from mdb_engine.core.manifest.json_file import MAX_DEPTH, read_json_file
 from mdb_engine.core.manifest.migration import LEGACY_KEYS, MigrationResult, plan_migration
 from mdb_engine.core.manifest.models import AppManifest
 from mdb_engine.errors import ManifestError, ManifestProblem
@@ -58,6 +60,8 @@ _COMPARISONS = {
     "less_than": ("lt", "less than"),
     "less_than_equal": ("le", "at most"),
 }
+# A quoted value longer than 80 characters, to be cut short in messages.
+_QUOTED_LONG = re.compile(r"(['\"])([^'\"]{57})[^'\"]{24,}\1")
 _SLUG_RULE = (
     "a slug is 2-63 characters: a lowercase letter, then lowercase letters, digits, '_', '-'"
 )
@@ -87,7 +91,7 @@ def check_manifest(data: Any) -> tuple[bool, list[str]]:
 def load_manifest_file(path: str | os.PathLike[str]) -> AppManifest:
     """Read and validate a ``manifest.json`` (blocking I/O: call it from a thread in async code)."""
     source = str(path)
-    manifest, migration = _validate(_read_json(Path(path), source), source)
+    manifest, migration = _validate(read_json_file(Path(path), source), source)
     if migration.was_migrated:
         warnings.warn(migration.deprecation_message(source), DeprecationWarning, stacklevel=2)
     return manifest
@@ -107,6 +111,14 @@ def _validate(data: Any, source: str | None) -> tuple[AppManifest, MigrationResu
             "$", f"expected an object, got {describe_value(data)}", "a manifest is a JSON object"
         )
         raise ManifestError([problem], source)
+    too_deep = _too_deep(data)
+    if too_deep is not None:
+        problem = ManifestProblem(
+            render_path(too_deep),
+            f"nested more than {MAX_DEPTH} levels deep",
+            "a manifest is stored in MongoDB, and no real one comes near this depth",
+        )
+        raise ManifestError([problem], source)
     migration = plan_migration(data)
     problems = list(migration.problems)
     try:
@@ -114,33 +126,40 @@ def _validate(data: Any, source: str | None) -> tuple[AppManifest, MigrationResu
     except ValidationError as error:
         problems.extend(problems_from_error(error, migration))
     if problems:
-        raise ManifestError(_unique(problems), source)
+        raise ManifestError(_unique(_shortened(problem) for problem in problems), source)
     return manifest, migration
 
 
-def _read_json(path: Path, source: str) -> Any:
-    def fail(message: str, hint: str | None = None) -> ManifestError:
-        return ManifestError([ManifestProblem("$", message, hint)], source)
+def _shortened(problem: ManifestProblem) -> ManifestProblem:
+    """``problem`` with long quoted values cut short: a rule may quote what it was given, and
+    a message should name a value, not repeat a megabyte of it."""
+    hint = _QUOTED_LONG.sub(r"\1\2...\1", problem.hint) if problem.hint else problem.hint
+    return ManifestProblem(
+        _QUOTED_LONG.sub(r"\1\2...\1", problem.path),
+        _QUOTED_LONG.sub(r"\1\2...\1", problem.message),
+        hint,
+    )
 
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise fail(f"the file {source!r} does not exist", "check the path") from None
-    except IsADirectoryError:
-        raise fail(f"{source!r} is a directory", f"use {str(path / 'manifest.json')!r}") from None
-    except UnicodeDecodeError as error:
-        raise fail(f"the file is not UTF-8 text ({error.reason})") from None
-    except OSError as error:
-        raise fail(f"the file cannot be read: {error.strerror or error}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        hint = None
-        if error.msg.startswith(("Expecting property name", "Expecting value")):
-            hint = "JSON allows no trailing commas, comments or single quotes"
-        raise fail(
-            f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}", hint
-        ) from None
+
+def _too_deep(data: Any) -> Location | None:
+    """Where ``data`` is nested more than ``MAX_DEPTH`` objects and arrays deep (walked without
+    recursion, so that no depth can exhaust Python's stack), or ``None``."""
+    pending: list[tuple[Location, Any]] = [((), data)]
+    while pending:
+        location, value = pending.pop()
+        if isinstance(value, Mapping):
+            children: Iterable[tuple[Any, Any]] = value.items()
+        elif isinstance(value, (list, tuple)):
+            children = enumerate(value)
+        else:
+            continue
+        if len(location) >= MAX_DEPTH:
+            return location
+        pending.extend(
+            ((*location, key if isinstance(key, (str, int)) else repr(key)), child)
+            for key, child in children
+        )
+    return None
 
 
 def _unique(problems: Iterable[ManifestProblem]) -> list[ManifestProblem]:
