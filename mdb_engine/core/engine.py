@@ -48,6 +48,7 @@ from mdb_engine.errors import (
 from mdb_engine.indexes import IndexPlan, IndexSyncResult, OnConflict, plan_indexes, sync_indexes
 from mdb_engine.memory.base import MemoryStore
 from mdb_engine.memory.registry import EngineMemory
+from mdb_engine.observability.bad_input import install_bad_input_handlers
 from mdb_engine.observability.endpoints import mount_observability
 from mdb_engine.observability.error_log import ErrorLog, is_error_log_handler
 from mdb_engine.observability.health import check_readiness
@@ -499,6 +500,7 @@ class MongoDBEngine:
         self._attached.append((app, slug))
         install_middleware(app, Middleware(RequestContextMiddleware, app_id=slug))
         install_unavailable_handler(app)
+        install_bad_input_handlers(app)
         return slug
 
     async def broadcast_to_app(self, slug: str, message: Any, user_id: str | None = None) -> int:

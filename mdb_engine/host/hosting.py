@@ -28,6 +28,7 @@ from mdb_engine.host.admin import create_admin_app
 from mdb_engine.host.dependencies import set_app_slug
 from mdb_engine.host.discovery import AppFolder, discover_app_folders
 from mdb_engine.host.loading import load_app_code
+from mdb_engine.observability.bad_input import install_bad_input_handlers
 from mdb_engine.observability.endpoints import mount_observability
 from mdb_engine.observability.middleware import RequestContextMiddleware
 from mdb_engine.observability.unavailable import install_unavailable_handler
@@ -155,6 +156,7 @@ def create_host_app(
     attach_engine(host, engine)
     install_middleware(host, Middleware(RequestContextMiddleware))
     install_unavailable_handler(host)
+    install_bad_input_handlers(host)
     mount_observability(host, engine)
 
     @host.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -24,6 +24,7 @@ from mdb_engine.host.admin.routes import (
 )
 from mdb_engine.host.admin.security import CsrfRefused, SecurityHeadersMiddleware
 from mdb_engine.host.admin.sessions import AdminSessions
+from mdb_engine.observability.bad_input import install_bad_input_handlers
 from mdb_engine.observability.unavailable import install_unavailable_handler
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ def create_admin_app(
     app.add_exception_handler(AppNotRegistered, _app_not_registered)
     app.add_exception_handler(HTTPException, _http_error)
     install_unavailable_handler(app)
+    install_bad_input_handlers(app)
     return app
 
 
