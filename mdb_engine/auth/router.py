@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from mdb_engine.auth.app_state import engine_from_request
@@ -61,6 +62,28 @@ class RefreshRequest(BaseModel):
 
 OptionalRefresh = Annotated[RefreshRequest | None, Body()]
 
+
+class ErrorDetail(BaseModel):
+    """The body of an error answer."""
+
+    detail: str
+
+
+_ERRORS: dict[int, str] = {
+    401: "Not authenticated: no token, or an invalid, expired or revoked one",
+    403: "Registration is closed for this app",
+    404: "This app has no user accounts (or no anonymous sessions)",
+    409: "A user with this email already exists",
+    429: "Too many login attempts; retry after the Retry-After header's seconds",
+    503: "The database is unavailable right now; retry after the Retry-After header's seconds",
+}
+
+
+def _documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error answers a route may give (503 on every route)."""
+    return {code: {"model": ErrorDetail, "description": _ERRORS[code]} for code in (*codes, 503)}
+
+
 # Per app, client address and email: a password can be guessed 10 times per 5 minutes. The
 # limiter holds only these settings; the counts are in MongoDB, shared by every process.
 LOGIN_ATTEMPTS = RateLimiter(max_attempts=10, window_seconds=300)
@@ -70,7 +93,7 @@ def create_auth_router() -> APIRouter:
     """The auth routes; ``setup_auth_from_manifest`` mounts them under ``/auth``."""
     router = APIRouter(tags=["auth"])
 
-    @router.post("/register", status_code=201)
+    @router.post("/register", status_code=201, responses=_documented(403, 404, 409))
     async def register(form: Registration, request: Request, response: Response) -> dict[str, Any]:
         """Create an account and log it in."""
         app_auth = _app_users(request)
@@ -81,11 +104,14 @@ def create_auth_router() -> APIRouter:
         except UserAlreadyExists as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None
         except WeakPassword as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from None
+            # The shape of every other 422: a validation error at the field.
+            raise RequestValidationError(
+                [{"loc": ("body", "password"), "msg": str(exc), "type": "value_error"}]
+            ) from None
         set_session_cookies(request, response, app_auth, pair)
         return {"user": user, **pair.to_json()}
 
-    @router.post("/login")
+    @router.post("/login", responses=_documented(401, 404, 429))
     async def login(form: Credentials, request: Request, response: Response) -> dict[str, Any]:
         """Exchange an email and password for tokens."""
         app_auth = _app_users(request)
@@ -105,7 +131,7 @@ def create_auth_router() -> APIRouter:
         set_session_cookies(request, response, app_auth, pair)
         return {"user": user, **pair.to_json()}
 
-    @router.post("/session")
+    @router.post("/session", responses=_documented(404))
     async def anonymous_session(request: Request, response: Response) -> dict[str, Any]:
         """Start an anonymous session (``anonymous_session`` strategy)."""
         app_auth = app_auth_from(request)
@@ -115,7 +141,7 @@ def create_auth_router() -> APIRouter:
         set_session_cookies(request, response, app_auth, pair)
         return {"user": user, **pair.to_json()}
 
-    @router.post("/refresh")
+    @router.post("/refresh", responses=_documented(401))
     async def refresh(
         request: Request, response: Response, body: OptionalRefresh = None
     ) -> dict[str, Any]:
@@ -132,7 +158,7 @@ def create_auth_router() -> APIRouter:
         set_session_cookies(request, response, app_auth, pair)
         return pair.to_json()
 
-    @router.post("/logout", status_code=204)
+    @router.post("/logout", status_code=204, responses=_documented(401))
     async def logout(request: Request, body: OptionalRefresh = None) -> Response:
         """End the session: its refresh and access tokens stop working in every process."""
         app_auth = app_auth_from(request)
@@ -150,7 +176,7 @@ def create_auth_router() -> APIRouter:
         _clear(request, response, app_auth)
         return response
 
-    @router.get("/me")
+    @router.get("/me", responses=_documented(401))
     async def me(user: Annotated[dict[str, Any], Depends(get_current_user)]) -> dict[str, Any]:
         """The logged-in user."""
         return user
