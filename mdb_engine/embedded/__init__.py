@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from mdb_engine.embedded.local_replica_set import LocalReplicaSet
 from mdb_engine.embedded.locate import find_mongod
 from mdb_engine.embedded.process import LocalMongod
 
-__all__ = ["LocalMongod", "find_mongod"]
+__all__ = ["LocalMongod", "LocalReplicaSet", "find_mongod"]
