@@ -7,12 +7,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
 
 from mdb_engine.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_DB_NAME",
     "DEFAULT_MONGO_URI",
+    "DEFAULT_SERVER_SELECTION_TIMEOUT_MS",
     "ENV_DB_NAME",
     "ENV_MONGO_URI",
     "EngineSettings",
@@ -24,6 +26,7 @@ ENV_MONGO_URI = "MDB_ENGINE_MONGO_URI"
 ENV_DB_NAME = "MDB_ENGINE_DB_NAME"
 DEFAULT_MONGO_URI = "mongodb://localhost:27017"
 DEFAULT_DB_NAME = "mdb_engine"
+DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 10_000
 
 _FORBIDDEN_DB_CHARACTERS = set('/\\. "$*<>:|?\x00')
 _CREDENTIALS_RE = re.compile(r"^(mongodb(?:\+srv)?://)([^@/]*)@")
@@ -46,10 +49,15 @@ def resolve_settings(
     *,
     max_pool_size: int,
     min_pool_size: int,
-    server_selection_timeout_ms: int,
+    server_selection_timeout_ms: int | None,
     environ: Mapping[str, str] | None = None,
 ) -> EngineSettings:
-    """Resolve and check the settings; a bad value raises ConfigurationError saying how to fix."""
+    """Resolve and check the settings; a bad value raises ConfigurationError saying how to fix.
+
+    ``server_selection_timeout_ms`` (how long an operation waits for a usable server, e.g.
+    during an election, before it fails) comes from the argument, else the URI's own
+    ``serverSelectionTimeoutMS`` option, else 10 seconds.
+    """
     env = os.environ if environ is None else environ
     uri = mongo_uri or env.get(ENV_MONGO_URI) or DEFAULT_MONGO_URI
     name = db_name or env.get(ENV_DB_NAME) or DEFAULT_DB_NAME
@@ -70,11 +78,28 @@ def resolve_settings(
             f"pool sizes must satisfy 0 <= min_pool_size <= max_pool_size and max_pool_size >= 1, "
             f"got min_pool_size={min_pool_size}, max_pool_size={max_pool_size}"
         )
+    if server_selection_timeout_ms is None:
+        server_selection_timeout_ms = _uri_timeout(uri)
     if server_selection_timeout_ms <= 0:
         raise ConfigurationError(
             f"server_selection_timeout_ms must be positive, got {server_selection_timeout_ms}"
         )
     return EngineSettings(uri, name, max_pool_size, min_pool_size, server_selection_timeout_ms)
+
+
+def _uri_timeout(uri: str) -> int:
+    """The URI's ``serverSelectionTimeoutMS`` option (names are case-insensitive), or the
+    default."""
+    for name, value in parse_qsl(urlsplit(uri).query):
+        if name.lower() == "serverselectiontimeoutms":
+            try:
+                return int(value)
+            except ValueError:
+                raise ConfigurationError(
+                    f"serverSelectionTimeoutMS={value!r} in the MongoDB URI is not a number of "
+                    f"milliseconds"
+                ) from None
+    return DEFAULT_SERVER_SELECTION_TIMEOUT_MS
 
 
 def redact_uri(uri: str) -> str:

@@ -102,13 +102,15 @@ class MongoDBEngine:
         *,
         max_pool_size: int = 100,
         min_pool_size: int = 0,
-        server_selection_timeout_ms: int = 10_000,
+        server_selection_timeout_ms: int | None = None,
         event_listeners: Sequence[EventListener] | None = None,
         secret_key: str | None = None,
         token_service: TokenService | None = None,
     ) -> None:
         """``secret_key`` signs access tokens (default: ``MDB_ENGINE_SECRET_KEY`` or
-        ``FLASK_SECRET_KEY``); ``token_service`` replaces it, e.g. for RS256/ES256 keys."""
+        ``FLASK_SECRET_KEY``); ``token_service`` replaces it, e.g. for RS256/ES256 keys.
+        ``server_selection_timeout_ms`` bounds how long an operation waits for a usable server
+        (default: the URI's ``serverSelectionTimeoutMS``, else 10 s)."""
         self._settings: EngineSettings = resolve_settings(
             mongo_uri,
             db_name,

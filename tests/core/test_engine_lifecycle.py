@@ -52,6 +52,38 @@ def test_bad_pool_sizes() -> None:
 
 
 @pytest.mark.parametrize(
+    ("uri", "argument", "expected"),
+    [
+        ("mongodb://a:1,b:2/?replicaSet=rs0", None, 10_000),
+        ("mongodb://a:1,b:2/?replicaSet=rs0&serverSelectionTimeoutMS=2500", None, 2500),
+        ("mongodb://h/db?serverselectiontimeoutms=700", None, 700),  # names are case-insensitive
+        ("mongodb://h/?serverSelectionTimeoutMS=2500", 1200, 1200),  # the argument wins
+    ],
+)
+def test_server_selection_timeout_comes_from_the_argument_then_the_uri(
+    uri: str, argument: int | None, expected: int
+) -> None:
+    engine = MongoDBEngine(uri, "db", server_selection_timeout_ms=argument)
+    assert engine._settings.server_selection_timeout_ms == expected
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5"])
+def test_a_bad_uri_timeout_is_a_clear_error(value: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"serverSelectionTimeoutMS|must be positive"):
+        MongoDBEngine(f"mongodb://h/?serverSelectionTimeoutMS={value}", "db")
+
+
+async def test_the_uri_timeout_reaches_the_driver(mongodb_uri: str, mongodb_database: str) -> None:
+    separator = "&" if "?" in mongodb_uri else "/?"
+    engine = MongoDBEngine(
+        f"{mongodb_uri}{separator}serverSelectionTimeoutMS=4321", mongodb_database
+    )
+    async with engine:
+        client = engine._connected_client()
+        assert client.options.server_selection_timeout == 4.321
+
+
+@pytest.mark.parametrize(
     ("uri", "expected"),
     [
         ("mongodb://alice:s3cret@host:27017/db", "mongodb://alice:***@host:27017/db"),
