@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ScopedDatabase"]
 
+# Bounds the cache of scoped collections (names come from code, but may come from input too).
+_MAX_CACHED_COLLECTIONS = 1000
+
 
 class ScopedDatabase:
     """Collections reached through it are the app's own: ``db.tasks`` is ``<slug>_tasks``.
@@ -32,7 +35,14 @@ class ScopedDatabase:
     ``read_access`` decides which other apps' collections ``read_scope`` may open.
     """
 
-    __slots__ = ("__app_id", "__collection_options", "__database", "__observer", "__read_access")
+    __slots__ = (
+        "__app_id",
+        "__collection_options",
+        "__collections",
+        "__database",
+        "__observer",
+        "__read_access",
+    )
 
     def __init__(
         self,
@@ -48,6 +58,9 @@ class ScopedDatabase:
         self.__app_id = app_id
         self.__collection_options = dict(collection_options or {})
         self.__read_access = read_access
+        # Scoped collections are immutable: one per name serves every request (building one
+        # maps and checks its name and asks PyMongo for a collection object).
+        self.__collections: dict[str, ScopedCollection] = {}
 
     @property
     def app_id(self) -> str:
@@ -63,6 +76,16 @@ class ScopedDatabase:
         read_concern: Any | None = None,
     ) -> ScopedCollection:
         """The app's logical collection ``name``."""
+        is_default = (
+            codec_options is None
+            and read_preference is None
+            and write_concern is None
+            and read_concern is None
+        )
+        if is_default and type(name) is str:
+            cached = self.__collections.get(name)
+            if cached is not None:
+                return cached
         collection = self.__database.get_collection(
             physical_name(self.__app_id, name),
             codec_options,
@@ -70,7 +93,10 @@ class ScopedDatabase:
             write_concern,
             read_concern,
         )
-        return ScopedCollection(collection, self.__app_id, name, self.__observer)
+        scoped = ScopedCollection(collection, self.__app_id, name, self.__observer)
+        if is_default and len(self.__collections) < _MAX_CACHED_COLLECTIONS:
+            self.__collections[name] = scoped
+        return scoped
 
     def __getitem__(self, name: str) -> ScopedCollection:
         return self.get_collection(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, WriteConcern
 
 from mdb_engine import MongoDBEngine, ScopeViolation
 from mdb_engine.database.scope import scope_filter, tag_document
@@ -131,3 +131,13 @@ async def test_cursor_chaining_matches_pymongo(
     await scoped_cursor.close()
     await raw_cursor.close()
     assert len(await scoped_cursor.to_list()) == len(await raw_cursor.to_list())
+
+
+async def test_a_collection_object_is_built_once_per_name(engine: MongoDBEngine) -> None:
+    await engine.register_app({"schema_version": "2.0", "slug": "shop", "name": "Shop"})
+    db = engine.get_scoped_db("shop")
+    assert db.tasks is db["tasks"] is db.get_collection("tasks")
+    unacknowledged = db.get_collection("tasks", write_concern=WriteConcern(w=0))
+    assert unacknowledged is not db.tasks
+    assert unacknowledged.write_concern.acknowledged is False
+    assert db.tasks.write_concern.acknowledged is True
