@@ -27,6 +27,7 @@ from mdb_engine.errors import ConfigurationError, MDBEngineError
 from mdb_engine.host.admin import create_admin_app
 from mdb_engine.host.dependencies import set_app_slug
 from mdb_engine.host.discovery import AppFolder, discover_app_folders
+from mdb_engine.host.dispatch import APPS_PREFIX, HostApplication
 from mdb_engine.host.loading import load_app_code
 from mdb_engine.observability.bad_input import install_bad_input_handlers
 from mdb_engine.observability.endpoints import mount_observability
@@ -36,8 +37,6 @@ from mdb_engine.observability.unavailable import install_unavailable_handler
 __all__ = ["APPS_PREFIX", "AppHost", "HostedApp", "create_host_app"]
 
 logger = logging.getLogger(__name__)
-
-APPS_PREFIX = "/apps"
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,11 @@ class AppHost:
             self.apps[hosted.slug] = hosted
             if hosted.app is not None:
                 await stack.enter_async_context(_lifespan_of(hosted.app))
-                host.router.routes.append(Mount(hosted.path, hosted.app, name=hosted.slug))
+                mount = Mount(hosted.path, hosted.app, name=hosted.slug)
+                if isinstance(host, HostApplication):
+                    host.mount_app(hosted.slug, mount)
+                else:
+                    host.router.routes.append(mount)
             logger.info("app %r from %s: %s", hosted.slug, folder.path, _where(hosted))
 
     async def _load(self, folder: AppFolder) -> HostedApp:
@@ -151,7 +154,7 @@ def create_host_app(
             await host_apps.start(host, stack)
             yield
 
-    host = FastAPI(title="mdb-engine", lifespan=lifespan, docs_url=None, redoc_url=None)
+    host = HostApplication(title="mdb-engine", lifespan=lifespan, docs_url=None, redoc_url=None)
     host.state.mdb_host = host_apps
     attach_engine(host, engine)
     install_middleware(host, Middleware(RequestContextMiddleware))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
+from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 
 from mdb_engine.host import create_host_app
@@ -37,6 +38,36 @@ async def test_both_apps_are_served_under_their_slug(garden: Path, host: Host) -
     home = await client.get("/")
     assert 'href="/apps/board/"' in home.text
     assert 'href="/apps/notes/"' in home.text
+
+
+async def test_an_apps_requests_skip_the_hosts_middleware(garden: Path, host: Host) -> None:
+    """A request for /apps/<slug>/… runs in that app's own stack only (one request id, one
+    set of error handlers); the host's own routes and the slash redirect keep the host's."""
+    app, client = await host(garden)
+    seen: list[str] = []
+
+    class Recorder:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                seen.append(scope["path"])
+            await self.inner(scope, receive, send)
+
+    app.user_middleware.insert(0, Middleware(Recorder))
+    app.middleware_stack = None
+    board = await client.get("/apps/board/cards")
+    assert board.status_code == 200
+    assert len(board.headers.get_list("x-request-id")) == 1
+    assert (await client.get("/apps/notes/")).json()["app"] == "notes"
+    assert seen == []
+    assert (await client.get("/apps")).status_code == 200
+    redirect = await client.get("/apps/board", follow_redirects=False)
+    assert redirect.status_code == 307
+    assert redirect.headers["location"].endswith("/apps/board/")
+    assert (await client.get("/apps/nothing/")).status_code == 404
+    assert seen == ["/apps", "/apps/board", "/apps/nothing/"]
 
 
 async def test_apps_write_the_same_name_into_separate_sandboxes(
