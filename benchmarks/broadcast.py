@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import statistics
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from typing import Any
 import httpx
 import pymongo
 import uvicorn
+from _processes import free_port
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 from websockets.asyncio.client import ClientConnection, connect
@@ -142,14 +142,6 @@ class Worker:
         """An error saying ``what``, with the end of the worker's log."""
         tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
         return RuntimeError(f"worker on port {self.port} {what}; its log ends:\n{tail}")
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (for a moment)."""
-    with contextlib.closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def raise_open_file_limit(needed: int) -> int:

@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from typing import Any
 import httpx
 import pymongo
 import uvicorn
+from _processes import free_port, stop_process_group
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.read_concern import ReadConcern
@@ -159,14 +159,6 @@ class Server:
         return self.log.read_text(errors="replace").count(STARTED_LINE)
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on (for a moment)."""
-    with contextlib.closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def start_server(uri: str, database: str, settings: FailoverSettings, folder: Path) -> Server:
     """Start uvicorn serving the items app with ``settings.workers`` workers."""
     port = free_port()
@@ -220,14 +212,7 @@ async def wait_until_serving(http: httpx.AsyncClient, server: Server, workers: i
 
 async def stop_server(server: Server) -> None:
     """SIGTERM the supervisor (it stops its workers); SIGKILL the group after a while."""
-    if server.process.returncode is None:
-        server.process.terminate()
-        try:
-            await asyncio.wait_for(server.process.wait(), STOP_TIMEOUT)
-        except asyncio.TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.process.pid, signal.SIGKILL)
-    await server.process.wait()
+    await stop_process_group(server.process, STOP_TIMEOUT, signal.SIGTERM)
 
 
 async def write_items(

@@ -38,7 +38,6 @@ import platform
 import resource
 import secrets
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _processes import free_port, stop_process_group
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
@@ -83,14 +83,6 @@ class Server:
         """An error saying ``what``, with the end of the server's log."""
         tail = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
         return RuntimeError(f"{self.app} server {what}; its log ends:\n{tail}")
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (for a moment)."""
-    with contextlib.closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def cpu_seconds(pid: int) -> float:
@@ -182,15 +174,8 @@ async def _answering_pid(server: Server) -> int:
 
 
 async def stop_server(server: Server) -> None:
-    """Stop the supervisor (it stops its workers); kill the process group if it hangs."""
-    if server.process.returncode is None:
-        server.process.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(server.process.wait(), STOP_TIMEOUT)
-        except asyncio.TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.process.pid, signal.SIGKILL)
-    await server.process.wait()
+    """SIGINT the supervisor (it stops its workers); SIGKILL the group after a while."""
+    await stop_process_group(server.process, STOP_TIMEOUT, signal.SIGINT)
 
 
 async def run_clients(

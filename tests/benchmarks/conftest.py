@@ -17,6 +17,9 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 def load_benchmark(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
     """``load_benchmark("index_sync")`` imports ``benchmarks/index_sync.py``."""
 
+    # The scripts import their shared helpers (``_processes``) from beside them.
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
     def load(name: str) -> ModuleType:
         spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
         assert spec is not None
