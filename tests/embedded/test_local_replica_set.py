@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import select
 import shutil
 import subprocess
@@ -19,33 +18,12 @@ from pymongo.write_concern import WriteConcern
 
 from mdb_engine.embedded import LocalReplicaSet
 from mdb_engine.errors import EmbeddedMongoError
+from tests.embedded.pids import is_alive, wait_until_gone
 
 
 def quick_set() -> LocalReplicaSet:
     """3 members with quick elections: one is called after 2 s without a heartbeat."""
     return LocalReplicaSet(members=3, election_timeout_ms=2000, heartbeat_interval_ms=500)
-
-
-def is_alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie nobody reaped counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
-def wait_until_gone(pid: int, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while is_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def data_dir_of(pid: int) -> Path:

@@ -21,28 +21,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from mdb_engine.embedded import LocalMongod
 from mdb_engine.embedded import process as process_module
 from mdb_engine.errors import EmbeddedMongoError, MongodNotFound, MongodStartError
-
-
-def is_alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie nobody reaped counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
-def wait_until_gone(pid: int, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while is_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+from tests.embedded.pids import is_alive, wait_until_gone
 
 
 def parent_pid(pid: int) -> int:
