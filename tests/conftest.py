@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import uuid
 from collections.abc import Callable, Iterator
@@ -9,6 +10,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from mdb_engine.embeddings import LocalEmbeddingProvider
 
 pytest_plugins = ["mdb_engine.testing", "pytester"]
 
@@ -37,3 +40,12 @@ def seed_app(
         return module
 
     return load
+
+
+@pytest.fixture(scope="session")
+def local_model() -> LocalEmbeddingProvider:
+    """The bundled all-MiniLM-L6-v2 embedding provider, loaded once for the session (later
+    providers share the loaded model)."""
+    provider = LocalEmbeddingProvider()
+    asyncio.run(provider.load())
+    return provider

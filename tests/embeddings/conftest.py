@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
 from pymongo.uri_parser import parse_uri
 
@@ -15,16 +13,6 @@ from pymongo.uri_parser import parse_uri
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "indexes"))
 
 from vector_standin import VectorSearchStandIn
-
-from mdb_engine.embeddings import LocalEmbeddingProvider
-
-
-@pytest.fixture(scope="session")
-def local_provider() -> LocalEmbeddingProvider:
-    """The bundled all-MiniLM-L6-v2, loaded once for the session (later providers share it)."""
-    provider = LocalEmbeddingProvider()
-    asyncio.run(provider.load())
-    return provider
 
 
 @pytest_asyncio.fixture

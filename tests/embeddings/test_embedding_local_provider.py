@@ -18,20 +18,20 @@ from mdb_engine.errors import ConfigurationError
 
 
 async def test_vectors_have_384_dimensions_and_unit_length(
-    local_provider: LocalEmbeddingProvider,
+    local_model: LocalEmbeddingProvider,
 ) -> None:
-    vectors = await local_provider.embed(["Hello there.", "MongoDB stores documents."])
-    assert local_provider.dimensions == 384
+    vectors = await local_model.embed(["Hello there.", "MongoDB stores documents."])
+    assert local_model.dimensions == 384
     assert [len(vector) for vector in vectors] == [384, 384]
     assert all(isinstance(value, float) for value in vectors[0])
     assert np.linalg.norm(vectors, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
 
 
 async def test_similar_sentences_score_higher_than_unrelated_ones(
-    local_provider: LocalEmbeddingProvider,
+    local_model: LocalEmbeddingProvider,
 ) -> None:
     cat, kitten, markets, football = np.array(
-        await local_provider.embed(
+        await local_model.embed(
             [
                 "The cat sat on the mat.",
                 "A kitten was resting on the rug.",
@@ -47,22 +47,22 @@ async def test_similar_sentences_score_higher_than_unrelated_ones(
 
 
 async def test_a_batch_gives_the_vectors_of_single_calls(
-    local_provider: LocalEmbeddingProvider,
+    local_model: LocalEmbeddingProvider,
 ) -> None:
     texts = ["short", "a somewhat longer sentence, so that padding differs", "third one"]
-    batch = await local_provider.embed(texts)
-    singles = [(await local_provider.embed([text]))[0] for text in texts]
+    batch = await local_model.embed(texts)
+    singles = [(await local_model.embed([text]))[0] for text in texts]
     np.testing.assert_allclose(batch, singles, atol=1e-5)
 
 
-async def test_no_texts_need_no_model_call(local_provider: LocalEmbeddingProvider) -> None:
-    assert await local_provider.embed([]) == []
+async def test_no_texts_need_no_model_call(local_model: LocalEmbeddingProvider) -> None:
+    assert await local_model.embed([]) == []
     with pytest.raises(TypeError, match="not one string"):
-        await local_provider.embed("one string")
+        await local_model.embed("one string")
 
 
-def test_it_is_an_embedding_provider(local_provider: LocalEmbeddingProvider) -> None:
-    assert isinstance(local_provider, EmbeddingProvider)
+def test_it_is_an_embedding_provider(local_model: LocalEmbeddingProvider) -> None:
+    assert isinstance(local_model, EmbeddingProvider)
 
 
 def test_the_bundled_model_is_read_from_its_package() -> None:

@@ -31,9 +31,7 @@ ARTICLE = "\n\n".join(
 
 
 @pytest.fixture
-async def service(
-    engine: MongoDBEngine, local_provider: LocalEmbeddingProvider
-) -> EmbeddingService:
+async def service(engine: MongoDBEngine, local_model: LocalEmbeddingProvider) -> EmbeddingService:
     await engine.register_app({"schema_version": "2.0", "slug": "notes", "name": "Notes"})
     await engine.register_app({"schema_version": "2.0", "slug": "other", "name": "Other"})
     config = EmbeddingConfig(max_tokens_per_chunk=40, chunk_overlap=0, collection="chunks")
@@ -132,10 +130,10 @@ async def test_collections_are_given_by_name_object_or_default(
 
 
 async def test_without_a_database_or_default_collection_the_error_says_what_to_pass(
-    local_provider: LocalEmbeddingProvider,
+    local_model: LocalEmbeddingProvider,
 ) -> None:
-    splitter = TokenSplitter.from_tokenizer_file(local_provider.tokenizer_file or "", 50)
-    service = EmbeddingService(local_provider, splitter)
+    splitter = TokenSplitter.from_tokenizer_file(local_model.tokenizer_file or "", 50)
+    service = EmbeddingService(local_model, splitter)
     with pytest.raises(ConfigurationError, match="no collection given"):
         await service.process_and_store("text", "source")
     with pytest.raises(ConfigurationError, match="has no database"):
@@ -150,7 +148,7 @@ async def test_without_a_database_or_default_collection_the_error_says_what_to_p
 
 
 async def test_a_provider_returning_the_wrong_count_is_an_error(
-    local_provider: LocalEmbeddingProvider,
+    local_model: LocalEmbeddingProvider,
 ) -> None:
     class Broken:
         dimensions = 2
@@ -161,7 +159,7 @@ async def test_a_provider_returning_the_wrong_count_is_an_error(
         async def aclose(self) -> None:
             pass
 
-    splitter = TokenSplitter.from_tokenizer_file(local_provider.tokenizer_file or "", 50)
+    splitter = TokenSplitter.from_tokenizer_file(local_model.tokenizer_file or "", 50)
     service = EmbeddingService(Broken(), splitter)
     with pytest.raises(EmbeddingError, match="returned 1 vectors for 2 texts"):
         await service.embed(["a", "b"])

@@ -17,7 +17,7 @@ def manifest(slug: str, **fields: Any) -> dict[str, Any]:
 
 
 async def test_each_app_stores_and_finds_its_own_chunks(
-    engine: MongoDBEngine, local_provider: LocalEmbeddingProvider
+    engine: MongoDBEngine, local_model: LocalEmbeddingProvider
 ) -> None:
     config = {"collection": "passages", "max_tokens_per_chunk": 64, "chunk_overlap": 8}
     await engine.register_app(manifest("docs", embedding_config=config))

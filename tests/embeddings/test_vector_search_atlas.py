@@ -68,7 +68,7 @@ async def stored_service(engine: MongoDBEngine, slug: str) -> EmbeddingService:
 async def atlas(
     vector_standin: VectorSearchStandIn,
     mongodb_database: str,
-    local_provider: LocalEmbeddingProvider,
+    local_model: LocalEmbeddingProvider,
 ) -> AsyncIterator[tuple[MongoDBEngine, CommandLog]]:
     """An engine whose server has Atlas Vector Search (the stand-in)."""
     log = CommandLog()
@@ -153,12 +153,12 @@ async def test_a_filter_on_a_field_the_index_does_not_declare_is_the_server_s_er
 
 
 async def test_an_index_can_be_named_without_a_service(
-    atlas: tuple[MongoDBEngine, CommandLog], local_provider: LocalEmbeddingProvider
+    atlas: tuple[MongoDBEngine, CommandLog], local_model: LocalEmbeddingProvider
 ) -> None:
     engine, _ = atlas
     await stored_service(engine, "rag")
     chunks = engine.get_scoped_db("rag").chunks
-    [query] = await local_provider.embed(["bread from the bakery"])
+    [query] = await local_model.embed(["bread from the bakery"])
     found = await vector_search(chunks, query, 2, index_name="chunk_vectors")
     assert found[0]["source_id"] == "en-3"
     # Atlas answers a query on an index that does not exist with no documents.
@@ -202,7 +202,7 @@ async def test_scores_are_cosine_similarities_whatever_the_index_similarity(
 
 
 async def test_a_plain_mongod_falls_back_to_the_exact_search_once(
-    engine: MongoDBEngine, command_log: CommandLog, local_provider: LocalEmbeddingProvider
+    engine: MongoDBEngine, command_log: CommandLog, local_model: LocalEmbeddingProvider
 ) -> None:
     service = await stored_service(engine, "rag")  # the vector index is not created here
     command_log.clear()
@@ -218,7 +218,7 @@ async def test_a_plain_mongod_falls_back_to_the_exact_search_once(
 
 
 async def test_forcing_vector_search_on_a_plain_mongod_raises_the_server_s_error(
-    engine: MongoDBEngine, local_provider: LocalEmbeddingProvider
+    engine: MongoDBEngine, local_model: LocalEmbeddingProvider
 ) -> None:
     service = await stored_service(engine, "rag")
     with pytest.raises(OperationFailure) as caught:

@@ -3,14 +3,12 @@ the local model, and the chat stand-in that answers for an LLM."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mdb_engine.embeddings import LocalEmbeddingProvider
 from tests.auth.conftest import SECRET, secret_key  # noqa: F401 (autouse fixture)
 from tests.cli.conftest import process_env, serve  # noqa: F401 (fixtures)
 from tests.host.conftest import host  # noqa: F401 (fixture)
@@ -20,14 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "llm"))
 from chat_standin import ChatStandIn
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@pytest.fixture(scope="session")
-def local_model() -> LocalEmbeddingProvider:
-    """The bundled all-MiniLM-L6-v2, loaded once per session (later providers share it)."""
-    provider = LocalEmbeddingProvider()
-    asyncio.run(provider.load())
-    return provider
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ and Mem0 configured fully offline (in-memory Qdrant, the bundled model, a local 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -31,14 +30,6 @@ def mem0_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         patch.setenv("MEM0_DIR", str(home))
         patch.setenv("MEM0_TELEMETRY", "False")
         yield home
-
-
-@pytest.fixture(scope="session")
-def local_model() -> LocalEmbeddingProvider:
-    """all-MiniLM-L6-v2, loaded once per session (later providers share the loaded model)."""
-    provider = LocalEmbeddingProvider()
-    asyncio.run(provider.load())
-    return provider
 
 
 @pytest_asyncio.fixture
