@@ -1,9 +1,9 @@
 """Failover under write load: the primary of a 3-member replica set is SIGKILLed mid-run.
 
 A ``LocalReplicaSet`` of 3 mongods on loopback; the app ``benchmarks/failover_app/items`` is
-served by uvicorn with ``--workers 2`` through ``benchmarks/_failover_host.py``, which builds
-the same host application as ``mdb-engine serve`` and also sets the engine's
-``server_selection_timeout_ms`` (``serve`` has no option for it). ``--writers`` concurrent
+served by ``mdb-engine serve --workers 2``, with the engine's server selection timeout (how
+long a request waits for a primary before its 503) in the URI's ``serverSelectionTimeoutMS``
+option. ``--writers`` concurrent
 clients POST items for ``--duration`` seconds while a poller reads ``/ready``; the primary is
 SIGKILLed at ``duration / 3`` (``--kills N``: at ``duration * i / (N + 2)``), and each killed
 member is restarted once a new primary is elected and waited for until it is a secondary
@@ -160,22 +160,17 @@ class Server:
 
 
 async def start_server(uri: str, database: str, settings: FailoverSettings, folder: Path) -> Server:
-    """Start uvicorn serving the items app with ``settings.workers`` workers."""
+    """Start ``mdb-engine serve`` on the items app with ``settings.workers`` workers."""
     port = free_port()
     log = folder / "server.log"
-    env = {
-        **os.environ,
-        "MDB_ENGINE_MONGO_URI": uri,
-        "MDB_ENGINE_DB_NAME": database,
-        "MDB_ENGINE_APPS_DIR": str(APPS_DIR),
-        "MDB_ENGINE_SECRET_KEY": uuid.uuid4().hex,
-        "FAILOVER_SERVER_SELECTION_TIMEOUT_MS": str(settings.server_selection_timeout_ms),
-    }
+    separator = "&" if "?" in uri else "/?"
+    timeout_ms = settings.server_selection_timeout_ms
+    env = {**os.environ, "MDB_ENGINE_SECRET_KEY": uuid.uuid4().hex}
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "uvicorn", "_failover_host:create_app", "--factory"),
-            *("--app-dir", str(BENCHMARKS), "--host", "127.0.0.1", "--port", str(port)),
-            *("--workers", str(settings.workers), "--log-level", "info", "--no-access-log"),
+            *(sys.executable, "-m", "mdb_engine.cli", "serve", str(APPS_DIR)),
+            *("--mongo-uri", f"{uri}{separator}serverSelectionTimeoutMS={timeout_ms}"),
+            *("--db", database, "--port", str(port), "--workers", str(settings.workers)),
             cwd=folder,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
